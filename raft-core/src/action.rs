@@ -1,0 +1,141 @@
+//! Actions: what the node asks its driver to do, in the order it must be done.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::message::Message;
+use crate::status::Role;
+use crate::types::{Entry, HardState, Index, NodeId, Term};
+
+/// One thing the driver must do. Drain them with [`Node::poll_action`](crate::Node::poll_action)
+/// after every input and carry them out in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Make a write durable, then acknowledge it with
+    /// [`Node::persisted`](crate::Node::persisted)`(write.id())`. Writes must become
+    /// durable in the order they were issued; acknowledging a write acknowledges every
+    /// earlier one, so a driver may fsync a batch once and acknowledge only the last.
+    Persist(Write),
+    /// Hand a message to the transport. It may be lost, duplicated or reordered: Raft
+    /// tolerates all three.
+    Send(Message),
+    /// Apply these committed entries to the state machine, in order, then report the last
+    /// one with [`Node::applied`](crate::Node::applied).
+    Apply(Vec<Entry>),
+    /// Something observers may react to; nothing needs to be done.
+    Event(Event),
+}
+
+/// The identity of a [`Write`]; acknowledgements name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct WriteId(pub u64);
+
+/// A storage write: a new hard state, log entries, or both, to be made durable together.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Write {
+    /// This write's identity.
+    pub id: WriteId,
+    /// The hard state to store, if it changed.
+    pub hard_state: Option<HardState>,
+    /// Log entries to store, if the log changed.
+    pub log: Option<LogWrite>,
+}
+
+impl Write {
+    /// The acknowledgement to pass to [`Node::persisted`](crate::Node::persisted) once this
+    /// write (and every earlier one) is durable.
+    pub fn id(&self) -> WriteId {
+        self.id
+    }
+}
+
+/// Entries to store: every stored entry at or after `first_index` is replaced by
+/// `entries`, which start at `first_index`. In the common case `first_index` is one past
+/// the last stored entry and nothing is replaced; it is lower only when a new leader
+/// overwrote a conflicting suffix.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogWrite {
+    /// The first index written; stored entries from here on are discarded first.
+    pub first_index: Index,
+    /// The entries to store, contiguous from `first_index`.
+    pub entries: Vec<Entry>,
+}
+
+/// A change observers may react to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Event {
+    /// The node's role changed.
+    RoleChanged {
+        /// The new role.
+        role: Role,
+    },
+    /// The leader this node knows of changed (possibly to none).
+    LeaderChanged {
+        /// The new leader, if known.
+        leader: Option<NodeId>,
+    },
+    /// The node entered a new term.
+    TermChanged {
+        /// The new term.
+        term: Term,
+    },
+    /// More entries are known committed.
+    CommitAdvanced {
+        /// The new commit index.
+        commit: Index,
+    },
+}
+
+impl fmt::Display for Write {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "w{}", self.id.0)?;
+        if let Some(hard_state) = &self.hard_state {
+            write!(formatter, " hard[{hard_state}]")?;
+        }
+        if let Some(log) = &self.log {
+            write!(formatter, " log@{}[", log.first_index.0)?;
+            for (position, entry) in log.entries.iter().enumerate() {
+                if position > 0 {
+                    formatter.write_str(" ")?;
+                }
+                write!(formatter, "{entry}")?;
+            }
+            formatter.write_str("]")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::RoleChanged { role } => write!(formatter, "role={role}"),
+            Event::LeaderChanged { leader: Some(leader) } => write!(formatter, "leader={leader}"),
+            Event::LeaderChanged { leader: None } => formatter.write_str("leader=none"),
+            Event::TermChanged { term } => write!(formatter, "term={}", term.0),
+            Event::CommitAdvanced { commit } => write!(formatter, "commit={}", commit.0),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Persist(write) => write!(formatter, "persist {write}"),
+            Action::Send(message) => write!(formatter, "send {message}"),
+            Action::Apply(entries) => {
+                formatter.write_str("apply [")?;
+                for (position, entry) in entries.iter().enumerate() {
+                    if position > 0 {
+                        formatter.write_str(" ")?;
+                    }
+                    write!(formatter, "{entry}")?;
+                }
+                formatter.write_str("]")
+            }
+            Action::Event(event) => write!(formatter, "event {event}"),
+        }
+    }
+}

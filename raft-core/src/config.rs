@@ -1,0 +1,239 @@
+//! Node configuration, validated once by a builder.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+use crate::types::NodeId;
+
+/// The validated settings of one node. Build it with [`Config::builder`].
+///
+/// Times are counted in ticks: the core has no clock, so the driver decides how long a
+/// tick lasts (100 ms is a common choice for a LAN cluster).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    id: NodeId,
+    election_ticks_min: u32,
+    election_ticks_max: u32,
+    heartbeat_ticks: u32,
+    append_in_flight_max: usize,
+    append_bytes_max: usize,
+    uncommitted_bytes_max: usize,
+    forward_proposals: bool,
+    random_seed: u64,
+}
+
+impl Config {
+    /// Starts a configuration for node `id` with the defaults: election timeout drawn in
+    /// `[10, 20)` ticks, a heartbeat every 2 ticks, 256 appends in flight per follower,
+    /// 1 MiB per append message, 64 MiB of uncommitted entries, no proposal forwarding,
+    /// and a random seed equal to the node id.
+    pub fn builder(id: NodeId) -> ConfigBuilder {
+        ConfigBuilder {
+            config: Config {
+                id,
+                election_ticks_min: 10,
+                election_ticks_max: 20,
+                heartbeat_ticks: 2,
+                append_in_flight_max: 256,
+                append_bytes_max: 1024 * 1024,
+                uncommitted_bytes_max: 64 * 1024 * 1024,
+                forward_proposals: false,
+                random_seed: id.0,
+            },
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The shortest election timeout, in ticks (inclusive).
+    pub fn election_ticks_min(&self) -> u32 {
+        self.election_ticks_min
+    }
+
+    /// The bound on election timeouts, in ticks (exclusive).
+    pub fn election_ticks_max(&self) -> u32 {
+        self.election_ticks_max
+    }
+
+    /// How often a leader sends heartbeats, in ticks.
+    pub fn heartbeat_ticks(&self) -> u32 {
+        self.heartbeat_ticks
+    }
+
+    /// How many append messages may be unacknowledged per follower.
+    pub fn append_in_flight_max(&self) -> usize {
+        self.append_in_flight_max
+    }
+
+    /// The payload bytes one append message carries at most (it always carries at least
+    /// one entry, however large).
+    pub fn append_bytes_max(&self) -> usize {
+        self.append_bytes_max
+    }
+
+    /// The payload bytes a leader holds uncommitted before it refuses new proposals.
+    pub fn uncommitted_bytes_max(&self) -> usize {
+        self.uncommitted_bytes_max
+    }
+
+    /// Whether a follower forwards proposals to a known leader instead of refusing them.
+    pub fn forward_proposals(&self) -> bool {
+        self.forward_proposals
+    }
+
+    /// The seed of the node's random generator (election timeouts).
+    pub fn random_seed(&self) -> u64 {
+        self.random_seed
+    }
+}
+
+/// Builds a [`Config`]; [`ConfigBuilder::build`] checks every setting.
+#[derive(Clone, Debug)]
+pub struct ConfigBuilder {
+    config: Config,
+}
+
+impl ConfigBuilder {
+    /// Election timeouts are drawn uniformly from `[minimum, maximum)` ticks.
+    pub fn election_ticks(mut self, minimum: u32, maximum: u32) -> ConfigBuilder {
+        self.config.election_ticks_min = minimum;
+        self.config.election_ticks_max = maximum;
+        self
+    }
+
+    /// A leader sends heartbeats every `ticks` ticks.
+    pub fn heartbeat_ticks(mut self, ticks: u32) -> ConfigBuilder {
+        self.config.heartbeat_ticks = ticks;
+        self
+    }
+
+    /// At most `count` append messages in flight per follower.
+    pub fn append_in_flight_max(mut self, count: usize) -> ConfigBuilder {
+        self.config.append_in_flight_max = count;
+        self
+    }
+
+    /// At most `bytes` payload bytes per append message.
+    pub fn append_bytes_max(mut self, bytes: usize) -> ConfigBuilder {
+        self.config.append_bytes_max = bytes;
+        self
+    }
+
+    /// At most `bytes` uncommitted payload bytes before proposals are dropped.
+    pub fn uncommitted_bytes_max(mut self, bytes: usize) -> ConfigBuilder {
+        self.config.uncommitted_bytes_max = bytes;
+        self
+    }
+
+    /// Whether followers forward proposals to the leader.
+    pub fn forward_proposals(mut self, enabled: bool) -> ConfigBuilder {
+        self.config.forward_proposals = enabled;
+        self
+    }
+
+    /// Seeds the node's random generator. Give every node and every restart its own seed
+    /// so that election timeouts differ.
+    pub fn random_seed(mut self, seed: u64) -> ConfigBuilder {
+        self.config.random_seed = seed;
+        self
+    }
+
+    /// Checks the settings and returns the configuration.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let config = self.config;
+        if config.id.0 == 0 {
+            return Err(ConfigError::ReservedNodeId);
+        }
+        if config.heartbeat_ticks == 0 {
+            return Err(ConfigError::ZeroLimit {
+                setting: "heartbeat_ticks",
+            });
+        }
+        if config.election_ticks_min <= config.heartbeat_ticks {
+            return Err(ConfigError::ElectionNotAboveHeartbeat {
+                election_ticks_min: config.election_ticks_min,
+                heartbeat_ticks: config.heartbeat_ticks,
+            });
+        }
+        if config.election_ticks_max <= config.election_ticks_min {
+            return Err(ConfigError::EmptyElectionRange {
+                minimum: config.election_ticks_min,
+                maximum: config.election_ticks_max,
+            });
+        }
+        for (setting, value) in [
+            ("append_in_flight_max", config.append_in_flight_max),
+            ("append_bytes_max", config.append_bytes_max),
+            ("uncommitted_bytes_max", config.uncommitted_bytes_max),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::ZeroLimit { setting });
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The defaults are a valid configuration.
+    #[test]
+    fn defaults_build() {
+        let config = Config::builder(NodeId(1)).build().expect("defaults are valid");
+        assert_eq!(config.election_ticks_min(), 10);
+        assert_eq!(config.random_seed(), 1);
+    }
+
+    // Each invalid setting is refused with an error naming it.
+    #[test]
+    fn invalid_settings_are_refused() {
+        let base = || Config::builder(NodeId(1));
+        assert_eq!(
+            Config::builder(NodeId(0)).build(),
+            Err(ConfigError::ReservedNodeId)
+        );
+        assert_eq!(
+            base().heartbeat_ticks(0).build(),
+            Err(ConfigError::ZeroLimit {
+                setting: "heartbeat_ticks"
+            })
+        );
+        assert_eq!(
+            base().heartbeat_ticks(10).build(),
+            Err(ConfigError::ElectionNotAboveHeartbeat {
+                election_ticks_min: 10,
+                heartbeat_ticks: 10
+            })
+        );
+        assert_eq!(
+            base().election_ticks(10, 10).build(),
+            Err(ConfigError::EmptyElectionRange {
+                minimum: 10,
+                maximum: 10
+            })
+        );
+        assert_eq!(
+            base().append_bytes_max(0).build(),
+            Err(ConfigError::ZeroLimit {
+                setting: "append_bytes_max"
+            })
+        );
+        assert_eq!(
+            base().append_in_flight_max(0).build(),
+            Err(ConfigError::ZeroLimit {
+                setting: "append_in_flight_max"
+            })
+        );
+        assert_eq!(
+            base().uncommitted_bytes_max(0).build(),
+            Err(ConfigError::ZeroLimit {
+                setting: "uncommitted_bytes_max"
+            })
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! Typed errors. Each says whose mistake it was: the caller's (misuse, bad input) or the
+//! cluster's state (not the leader, over a limit). Peer mistakes never surface here: a bad
+//! message is dropped and traced.
+
+use thiserror::Error;
+
+use crate::types::{Index, NodeId, Term};
+
+/// A [`Config`](crate::Config) setting that cannot work. The caller's mistake.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Node id 0 is reserved to mean "no node".
+    #[error("node id 0 is reserved")]
+    ReservedNodeId,
+    /// A limit or interval was set to zero.
+    #[error("{setting} must be greater than zero")]
+    ZeroLimit {
+        /// The setting's name.
+        setting: &'static str,
+    },
+    /// Followers would time out between two heartbeats of a healthy leader.
+    #[error(
+        "election_ticks_min ({election_ticks_min}) must exceed heartbeat_ticks ({heartbeat_ticks})"
+    )]
+    ElectionNotAboveHeartbeat {
+        /// The configured minimum election timeout.
+        election_ticks_min: u32,
+        /// The configured heartbeat interval.
+        heartbeat_ticks: u32,
+    },
+    /// The election timeout range `[minimum, maximum)` holds no value, so timeouts could
+    /// not be randomized and split votes would repeat forever.
+    #[error("election timeout range [{minimum}, {maximum}) is empty")]
+    EmptyElectionRange {
+        /// The configured minimum.
+        minimum: u32,
+        /// The configured maximum (exclusive).
+        maximum: u32,
+    },
+}
+
+/// What storage handed to [`Node::new`](crate::Node::new) is inconsistent. The caller's
+/// (or its storage's) mistake: starting anyway could break safety.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RecoveryError {
+    /// The membership has no voter, so nothing could ever commit.
+    #[error("the recovered membership has no voters")]
+    NoVoters,
+    /// The entries do not start at index 1 or are not contiguous.
+    #[error("recovered entry {found} is not at the expected index {expected}")]
+    EntriesNotContiguous {
+        /// The index the next entry should have had.
+        expected: Index,
+        /// The index it had.
+        found: Index,
+    },
+    /// An entry's term is lower than its predecessor's or higher than the hard state's.
+    #[error("recovered entry at {index} has term {term}, out of order")]
+    EntryTermOutOfOrder {
+        /// The entry's index.
+        index: Index,
+        /// Its term.
+        term: Term,
+    },
+    /// The applied index lies beyond the recovered log.
+    #[error("applied index {applied} is beyond the last recovered entry {last}")]
+    AppliedBeyondLog {
+        /// The recovered applied index.
+        applied: Index,
+        /// The last recovered entry.
+        last: Index,
+    },
+}
+
+/// Why [`Node::propose`](crate::Node::propose) did not take a proposal.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ProposeError {
+    /// Only the leader appends; try the hinted leader, if any.
+    #[error("not the leader (leader hint: {leader_hint:?})")]
+    NotLeader {
+        /// The leader this node currently follows, if it knows one.
+        leader_hint: Option<NodeId>,
+    },
+    /// The leader refused the proposal to protect itself; retry later.
+    #[error("proposal dropped: {reason}")]
+    ProposalDropped {
+        /// Why it was dropped.
+        reason: DropReason,
+    },
+}
+
+/// Why a leader dropped a proposal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The uncommitted entries already reach `uncommitted_bytes_max`.
+    #[error("uncommitted entries exceed the configured byte limit")]
+    UncommittedLimit,
+}
+
+/// Why [`Node::campaign`](crate::Node::campaign) did not start an election.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CampaignError {
+    /// Learners and removed nodes never campaign.
+    #[error("this node is not a voter")]
+    NotVoter,
+    /// This node already leads the current term.
+    #[error("this node is already the leader")]
+    AlreadyLeader,
+}
+
+/// An acknowledgement the node never asked for. The caller's mistake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AcknowledgementError {
+    /// `persisted` named a write the node has not issued.
+    #[error("write {write} was never issued (last issued: {last_issued})")]
+    UnknownWrite {
+        /// The acknowledged write.
+        write: u64,
+        /// The last write the node issued.
+        last_issued: u64,
+    },
+    /// `applied` named an index the node has not handed out for applying.
+    #[error("applied index {applied} is beyond the last index handed out ({last_handed_out})")]
+    AppliedBeyondHandedOut {
+        /// The acknowledged index.
+        applied: Index,
+        /// The last index given in an `Apply` action.
+        last_handed_out: Index,
+    },
+}

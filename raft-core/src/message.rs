@@ -1,0 +1,146 @@
+//! Messages between nodes.
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Entry, Index, LogId, NodeId, Term};
+
+/// One message from one node to another. Every message carries its sender's term, which
+/// is how nodes learn of newer terms.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// The sender.
+    pub from: NodeId,
+    /// The receiver.
+    pub to: NodeId,
+    /// The sender's current term.
+    pub term: Term,
+    /// What the message says.
+    pub body: MessageBody,
+}
+
+/// The kinds of message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageBody {
+    /// A candidate asks for a vote; `last_log` lets the voter check the candidate's log
+    /// is at least as up to date as its own.
+    RequestVote {
+        /// The candidate's last log entry.
+        last_log: LogId,
+    },
+    /// The answer to `RequestVote`, sent only once the vote is durable.
+    RequestVoteResponse {
+        /// Whether the vote was granted.
+        granted: bool,
+    },
+    /// The leader replicates entries following `previous`, which the receiver must hold.
+    AppendEntries {
+        /// The entry just before `entries`; the consistency check compares it.
+        previous: LogId,
+        /// The entries to append, possibly none.
+        entries: Vec<Entry>,
+        /// The leader's commit index.
+        commit: Index,
+    },
+    /// The answer to `AppendEntries`.
+    AppendEntriesResponse(AppendResponse),
+    /// The leader asserts its leadership and shares its commit index, capped at what the
+    /// receiver is known to hold.
+    Heartbeat {
+        /// The commit index the receiver may adopt.
+        commit: Index,
+    },
+    /// The answer to `Heartbeat`.
+    HeartbeatResponse,
+    /// A follower hands proposals to the leader (when forwarding is enabled).
+    ForwardProposals {
+        /// The proposed commands, in order.
+        commands: Vec<Bytes>,
+    },
+}
+
+/// The outcome of an `AppendEntries`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppendResponse {
+    /// The receiver holds, durably, the leader's log up to `matched`.
+    Accepted {
+        /// The last index known to match the leader's log and be durable.
+        matched: Index,
+    },
+    /// The receiver lacks the entry at `rejected` (the request's previous index) or holds
+    /// a different one. `hint` is the receiver's last entry at or below `rejected` whose
+    /// term is no greater than the request's previous term, from which the leader finds
+    /// the match point in one round trip.
+    Rejected {
+        /// The previous index of the rejected request.
+        rejected: Index,
+        /// Where the leader should look for the match point.
+        hint: LogId,
+    },
+    /// The receiver's term is higher; the message's term tells the sender.
+    StaleTerm,
+}
+
+impl Message {
+    /// A short name of the message kind, for traces.
+    pub fn kind(&self) -> &'static str {
+        match self.body {
+            MessageBody::RequestVote { .. } => "RequestVote",
+            MessageBody::RequestVoteResponse { .. } => "RequestVoteResponse",
+            MessageBody::AppendEntries { .. } => "AppendEntries",
+            MessageBody::AppendEntriesResponse(..) => "AppendEntriesResponse",
+            MessageBody::Heartbeat { .. } => "Heartbeat",
+            MessageBody::HeartbeatResponse => "HeartbeatResponse",
+            MessageBody::ForwardProposals { .. } => "ForwardProposals",
+        }
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{}->{} {} {}",
+            self.from,
+            self.to,
+            self.term,
+            self.kind()
+        )?;
+        match &self.body {
+            MessageBody::RequestVote { last_log } => write!(formatter, " last={last_log}"),
+            MessageBody::RequestVoteResponse { granted } => {
+                write!(formatter, " granted={granted}")
+            }
+            MessageBody::AppendEntries {
+                previous,
+                entries,
+                commit,
+            } => {
+                write!(formatter, " prev={previous} commit={} entries=[", commit.0)?;
+                for (position, entry) in entries.iter().enumerate() {
+                    if position > 0 {
+                        formatter.write_str(" ")?;
+                    }
+                    write!(formatter, "{entry}")?;
+                }
+                formatter.write_str("]")
+            }
+            MessageBody::AppendEntriesResponse(response) => match response {
+                AppendResponse::Accepted { matched } => {
+                    write!(formatter, " accepted matched={}", matched.0)
+                }
+                AppendResponse::Rejected { rejected, hint } => {
+                    write!(formatter, " rejected={} hint={hint}", rejected.0)
+                }
+                AppendResponse::StaleTerm => formatter.write_str(" stale-term"),
+            },
+            MessageBody::Heartbeat { commit } => write!(formatter, " commit={}", commit.0),
+            MessageBody::HeartbeatResponse => Ok(()),
+            MessageBody::ForwardProposals { commands } => {
+                write!(formatter, " commands={}", commands.len())
+            }
+        }
+    }
+}

@@ -1,0 +1,512 @@
+//! The node: the facade through which a driver feeds inputs and drains actions.
+
+use bytes::Bytes;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::action::{Action, Event, WriteId};
+use crate::config::Config;
+use crate::error::{AcknowledgementError, CampaignError, ProposeError, RecoveryError};
+use crate::log::RaftLog;
+use crate::message::{AppendResponse, Message, MessageBody};
+use crate::quorum::{Membership, VoteResult};
+use crate::recovered::Recovered;
+use crate::role::RoleState;
+use crate::role::candidate::CandidateState;
+use crate::role::leader::LeaderState;
+use crate::shared::Shared;
+use crate::status::{Role, Status};
+use crate::types::{Entry, Index, LogId, NodeId, Term};
+
+/// What became of a proposal that [`Node::propose`] accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Proposal {
+    /// The leader appended it as this entry. It is committed if and when an `Apply`
+    /// action hands out an entry with this id; an entry with the same index and another
+    /// term means it was lost to a change of leader.
+    Appended(LogId),
+    /// This follower forwarded it to `leader`, which may or may not append it.
+    Forwarded {
+        /// The leader it was sent to.
+        leader: NodeId,
+    },
+}
+
+impl Proposal {
+    /// The entry's id, when this node appended it itself.
+    pub fn log_id(&self) -> Option<LogId> {
+        match self {
+            Proposal::Appended(id) => Some(*id),
+            Proposal::Forwarded { .. } => None,
+        }
+    }
+}
+
+/// One Raft node: a deterministic state machine with no I/O, no clock and no threads.
+///
+/// Its methods fall in four families:
+///
+/// - **inputs** report what happened: [`tick`](Node::tick) (one logical clock tick),
+///   [`step`](Node::step) (a message arrived), [`persisted`](Node::persisted) (storage
+///   made writes durable), [`applied`](Node::applied) (the state machine caught up);
+/// - **commands** ask for something: [`propose`](Node::propose),
+///   [`campaign`](Node::campaign); they return typed errors;
+/// - **outputs**: [`poll_action`](Node::poll_action), to be drained after every input and
+///   command; actions come out in the order they must be carried out;
+/// - **getters**: [`role`](Node::role), [`term`](Node::term), [`leader`](Node::leader),
+///   [`commit_index`](Node::commit_index), [`status`](Node::status).
+///
+/// The call order is free: any input or command at any time, then drain. Nothing the node
+/// says vouches for state that storage has not made durable: answers to peers wait for
+/// [`persisted`](Node::persisted), so a driver cannot break safety by being slow.
+#[derive(Debug)]
+pub struct Node {
+    role: RoleState,
+    shared: Shared,
+}
+
+impl Node {
+    /// Starts a node from what storage recovered (or from [`Recovered::new_cluster`]).
+    ///
+    /// The node starts as a follower with no leader. The commit index starts at the
+    /// recovered applied index; later entries are handed out again once the cluster
+    /// confirms them committed.
+    pub fn new(config: Config, recovered: Recovered) -> Result<Node, RecoveryError> {
+        recovered.validate()?;
+        let random = ChaCha8Rng::seed_from_u64(config.random_seed());
+        let shared = Shared::new(
+            config,
+            recovered.membership,
+            recovered.hard_state,
+            RaftLog::recovered(recovered.entries),
+            recovered.applied,
+            random,
+        );
+        tracing::debug!(
+            node = shared.id().0,
+            term = shared.term().0,
+            last = shared.log.last_index().0,
+            applied = shared.applied.0,
+            "node started"
+        );
+        Ok(Node {
+            role: RoleState::Follower,
+            shared,
+        })
+    }
+
+    // ----- getters -----
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.shared.id()
+    }
+
+    /// The node's role.
+    pub fn role(&self) -> Role {
+        self.role.role()
+    }
+
+    /// The node's current term.
+    pub fn term(&self) -> Term {
+        self.shared.term()
+    }
+
+    /// The leader this node knows of in its current term.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.shared.leader
+    }
+
+    /// The highest index known committed.
+    pub fn commit_index(&self) -> Index {
+        self.shared.commit
+    }
+
+    /// The id of the last entry in the log.
+    pub fn last_log_id(&self) -> LogId {
+        self.shared.log.last_id()
+    }
+
+    /// The entry at `index`, if the in-memory log holds it.
+    pub fn entry(&self, index: Index) -> Option<&Entry> {
+        self.shared.log.entry(index)
+    }
+
+    /// Every entry of the in-memory log, in index order (for checkers and tools).
+    pub fn log_entries(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.shared.log.iter()
+    }
+
+    /// The highest index the state machine reported applied.
+    pub fn applied_index(&self) -> Index {
+        self.shared.applied
+    }
+
+    /// The membership this node follows.
+    pub fn membership(&self) -> &Membership {
+        &self.shared.membership
+    }
+
+    /// A snapshot of the node's state, with per-follower progress on a leader.
+    pub fn status(&self) -> Status {
+        let shared = &self.shared;
+        Status {
+            id: shared.id(),
+            role: self.role(),
+            term: shared.term(),
+            vote: shared.hard_state.vote,
+            leader: shared.leader,
+            commit: shared.commit,
+            applied: shared.applied,
+            last_index: shared.log.last_index(),
+            durable_index: shared.log.durable_index(),
+            membership: shared.membership.clone(),
+            followers: match &self.role {
+                RoleState::Leader(leader) => leader.follower_statuses(),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next action to carry out, or `None` when there is nothing more to do until the
+    /// next input.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        if self.shared.outbox_is_empty() {
+            self.flush();
+        }
+        self.shared.next_action()
+    }
+
+    /// Turns the changes accumulated since the last flush into actions. Deferring this to
+    /// the first poll batches everything one input (or many proposals) produced into one
+    /// write and one append per follower.
+    fn flush(&mut self) {
+        if let RoleState::Leader(leader) = &mut self.role {
+            leader.flush(&mut self.shared);
+        }
+        self.shared.flush_writes();
+        self.shared.emit_applies();
+    }
+
+    // ----- inputs -----
+
+    /// One tick of the logical clock: followers and candidates count toward an election,
+    /// leaders toward the next heartbeat.
+    pub fn tick(&mut self) {
+        match &mut self.role {
+            RoleState::Leader(leader) => {
+                let timers = &mut self.shared.timers;
+                timers.heartbeat_elapsed += 1;
+                if timers.heartbeat_elapsed >= self.shared.config.heartbeat_ticks() {
+                    timers.heartbeat_elapsed = 0;
+                    leader.heartbeat(&mut self.shared);
+                }
+            }
+            RoleState::Follower | RoleState::Candidate(_) => {
+                let timers = &mut self.shared.timers;
+                timers.election_elapsed += 1;
+                if timers.election_elapsed >= timers.election_timeout {
+                    if self.shared.membership.is_voter(self.id()) {
+                        self.become_candidate();
+                    } else {
+                        self.shared.reset_election_timer();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Storage made every write up to and including `write` durable.
+    ///
+    /// Acknowledging a write that was already acknowledged is harmless; acknowledging one
+    /// that was never issued is an error and changes nothing.
+    pub fn persisted(&mut self, write: WriteId) -> Result<(), AcknowledgementError> {
+        if write > self.shared.last_write {
+            return Err(AcknowledgementError::UnknownWrite {
+                write: write.0,
+                last_issued: self.shared.last_write.0,
+            });
+        }
+        if write <= self.shared.acknowledged {
+            return Ok(());
+        }
+        self.shared.acknowledge(write);
+        match &mut self.role {
+            RoleState::Candidate(_) => self.check_election(),
+            RoleState::Leader(leader) => leader.maybe_commit(&mut self.shared),
+            RoleState::Follower => self.shared.advance_follower_commit(),
+        }
+        Ok(())
+    }
+
+    /// The state machine applied every entry up to and including `index`.
+    pub fn applied(&mut self, index: Index) -> Result<(), AcknowledgementError> {
+        if index > self.shared.apply_handed_out {
+            return Err(AcknowledgementError::AppliedBeyondHandedOut {
+                applied: index,
+                last_handed_out: self.shared.apply_handed_out,
+            });
+        }
+        self.shared.applied = self.shared.applied.max(index);
+        Ok(())
+    }
+
+    /// A message from a peer. Malformed, stale or misaddressed messages are dropped with a
+    /// trace event; no message can make the node panic.
+    pub fn step(&mut self, message: Message) {
+        let me = self.id();
+        if message.to != me || message.from == me || message.from.0 == 0 {
+            tracing::debug!(node = me.0, %message, "dropping a misaddressed message");
+            return;
+        }
+        let term = self.term();
+        if message.term > term {
+            let leader = match message.body {
+                MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. } => {
+                    Some(message.from)
+                }
+                _ => None,
+            };
+            self.become_follower(message.term, leader);
+        } else if message.term < term {
+            self.answer_stale(message);
+            return;
+        }
+        let from = message.from;
+        match message.body {
+            MessageBody::RequestVote { last_log } => self.handle_request_vote(from, last_log),
+            MessageBody::RequestVoteResponse { granted } => {
+                if let RoleState::Candidate(candidate) = &mut self.role {
+                    candidate.record(from, granted);
+                    self.check_election();
+                }
+            }
+            MessageBody::AppendEntries {
+                previous,
+                entries,
+                commit,
+            } => {
+                if self.accept_leader(from) {
+                    self.shared.handle_append(from, previous, entries, commit);
+                }
+            }
+            MessageBody::Heartbeat { commit } => {
+                if self.accept_leader(from) {
+                    self.shared.handle_heartbeat(from, commit);
+                }
+            }
+            MessageBody::AppendEntriesResponse(response) => {
+                if let RoleState::Leader(leader) = &mut self.role {
+                    leader.handle_append_response(&mut self.shared, from, response);
+                }
+            }
+            MessageBody::HeartbeatResponse => {
+                if let RoleState::Leader(leader) = &mut self.role {
+                    leader.handle_heartbeat_response(&mut self.shared, from);
+                }
+            }
+            MessageBody::ForwardProposals { commands } => {
+                if let RoleState::Leader(leader) = &mut self.role {
+                    for command in commands {
+                        if let Err(error) = leader.propose(&mut self.shared, command) {
+                            tracing::debug!(node = me.0, %error, "dropping a forwarded proposal");
+                        }
+                    }
+                } else {
+                    tracing::debug!(node = me.0, "dropping proposals forwarded to a non-leader");
+                }
+            }
+        }
+    }
+
+    // ----- commands -----
+
+    /// Proposes a command for the replicated log.
+    ///
+    /// On the leader the command is appended and its entry id returned. Elsewhere the
+    /// result is [`ProposeError::NotLeader`], or, when forwarding is enabled and a leader
+    /// is known, the command is forwarded to it.
+    pub fn propose(&mut self, command: Bytes) -> Result<Proposal, ProposeError> {
+        match &mut self.role {
+            RoleState::Leader(leader) => leader
+                .propose(&mut self.shared, command)
+                .map(Proposal::Appended),
+            RoleState::Follower | RoleState::Candidate(_) => match self.shared.leader {
+                Some(leader) if self.shared.config.forward_proposals() => {
+                    self.shared.send(
+                        leader,
+                        MessageBody::ForwardProposals {
+                            commands: vec![command],
+                        },
+                    );
+                    Ok(Proposal::Forwarded { leader })
+                }
+                leader_hint => Err(ProposeError::NotLeader { leader_hint }),
+            },
+        }
+    }
+
+    /// Starts an election now instead of waiting for the election timeout.
+    pub fn campaign(&mut self) -> Result<(), CampaignError> {
+        if !self.shared.membership.is_voter(self.id()) {
+            return Err(CampaignError::NotVoter);
+        }
+        if matches!(self.role, RoleState::Leader(_)) {
+            return Err(CampaignError::AlreadyLeader);
+        }
+        self.become_candidate();
+        Ok(())
+    }
+
+    // ----- message handlers shared by roles -----
+
+    /// Answers a message from an earlier term so that its sender learns the current term.
+    fn answer_stale(&mut self, message: Message) {
+        match message.body {
+            MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. } => {
+                self.shared.respond(
+                    message.from,
+                    MessageBody::AppendEntriesResponse(AppendResponse::StaleTerm),
+                );
+            }
+            MessageBody::RequestVote { .. } => {
+                self.shared.respond(
+                    message.from,
+                    MessageBody::RequestVoteResponse { granted: false },
+                );
+            }
+            _ => {
+                tracing::trace!(node = self.id().0, %message, "dropping a message from an earlier term");
+            }
+        }
+    }
+
+    /// Grants the vote if this node has not voted for another candidate (nor follows a
+    /// leader) in this term and the candidate's log is at least as up to date as its own.
+    fn handle_request_vote(&mut self, candidate: NodeId, candidate_last: LogId) {
+        let shared = &self.shared;
+        let free_to_vote = match shared.hard_state.vote {
+            Some(vote) => vote == candidate,
+            None => shared.leader.is_none(),
+        };
+        let own_last = shared.log.last_id();
+        let up_to_date = (candidate_last.term, candidate_last.index) >= (own_last.term, own_last.index);
+        let granted = free_to_vote && up_to_date;
+        if granted {
+            self.shared.vote_for(candidate);
+            self.shared.reset_election_timer();
+        }
+        tracing::debug!(
+            node = self.id().0,
+            term = self.term().0,
+            candidate = candidate.0,
+            granted,
+            "vote requested"
+        );
+        self.shared
+            .respond(candidate, MessageBody::RequestVoteResponse { granted });
+    }
+
+    /// Makes this node follow `leader`, which sent an append or heartbeat in the current
+    /// term. Returns false when the message cannot be from a legitimate leader.
+    fn accept_leader(&mut self, leader: NodeId) -> bool {
+        match self.role {
+            RoleState::Leader(_) => {
+                tracing::error!(
+                    node = self.id().0,
+                    term = self.term().0,
+                    other = leader.0,
+                    "another leader claims this term; dropping its message"
+                );
+                return false;
+            }
+            RoleState::Candidate(_) => self.become_follower(self.term(), Some(leader)),
+            RoleState::Follower => self.shared.set_leader(Some(leader)),
+        }
+        self.shared.reset_election_timer();
+        true
+    }
+
+    // ----- role transitions -----
+
+    fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        if term > self.term() {
+            self.shared.enter_term(term);
+        }
+        if !matches!(self.role, RoleState::Follower) {
+            self.role = RoleState::Follower;
+            self.shared.event(Event::RoleChanged {
+                role: Role::Follower,
+            });
+        }
+        self.shared.set_leader(leader);
+        self.shared.reset_election_timer();
+        tracing::debug!(
+            node = self.id().0,
+            term = self.term().0,
+            role = "follower",
+            leader = leader.map(|leader| leader.0),
+            "following"
+        );
+    }
+
+    fn become_candidate(&mut self) {
+        let me = self.id();
+        self.shared.enter_term(self.term().next());
+        self.shared.vote_for(me);
+        let self_vote_write = self.shared.pending_write_id();
+        if !matches!(self.role, RoleState::Candidate(_)) {
+            self.shared.event(Event::RoleChanged {
+                role: Role::Candidate,
+            });
+        }
+        self.role = RoleState::Candidate(CandidateState::new(self_vote_write));
+        self.shared.set_leader(None);
+        self.shared.reset_election_timer();
+        tracing::debug!(node = me.0, term = self.term().0, role = "candidate", "campaigning");
+        let last_log = self.shared.log.last_id();
+        let voters: Vec<NodeId> = self
+            .shared
+            .membership
+            .members()
+            .into_iter()
+            .filter(|member| *member != me && self.shared.membership.is_voter(*member))
+            .collect();
+        for voter in voters {
+            self.shared
+                .send(voter, MessageBody::RequestVote { last_log });
+        }
+    }
+
+    fn check_election(&mut self) {
+        let RoleState::Candidate(candidate) = &self.role else {
+            return;
+        };
+        match candidate.tally(&self.shared) {
+            VoteResult::Won => self.become_leader(),
+            VoteResult::Lost => {
+                tracing::debug!(node = self.id().0, term = self.term().0, "election lost");
+                self.become_follower(self.term(), None);
+            }
+            VoteResult::Pending => {}
+        }
+    }
+
+    fn become_leader(&mut self) {
+        let me = self.id();
+        let mut leader = LeaderState::new(&self.shared);
+        leader.append_blank(&mut self.shared);
+        self.role = RoleState::Leader(leader);
+        self.shared.timers.heartbeat_elapsed = 0;
+        self.shared.event(Event::RoleChanged { role: Role::Leader });
+        self.shared.set_leader(Some(me));
+        tracing::info!(node = me.0, term = self.term().0, role = "leader", "elected");
+        // A leader alone in its configuration commits as soon as its own write is durable.
+        if let RoleState::Leader(leader) = &mut self.role {
+            leader.maybe_commit(&mut self.shared);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The follower side of replication: the consistency check, appending, and learning the
+//! commit index.
+
+use crate::log::FollowerAppend;
+use crate::message::{AppendResponse, MessageBody};
+use crate::shared::Shared;
+use crate::types::{Entry, Index, LogId, NodeId};
+
+impl Shared {
+    /// Handles the current leader's `AppendEntries`.
+    pub(crate) fn handle_append(
+        &mut self,
+        leader: NodeId,
+        previous: LogId,
+        entries: Vec<Entry>,
+        leader_commit: Index,
+    ) {
+        match self.log.append_from_leader(previous, entries, self.commit) {
+            FollowerAppend::Matched { last } => {
+                // Only what this message proved to match may be declared committed here.
+                self.commit_candidate = self.commit_candidate.max(leader_commit.min(last));
+                self.advance_follower_commit();
+                self.respond(
+                    leader,
+                    MessageBody::AppendEntriesResponse(AppendResponse::Accepted { matched: last }),
+                );
+            }
+            FollowerAppend::Mismatch => {
+                let hint = self.log.rejection_hint(previous);
+                self.respond(
+                    leader,
+                    MessageBody::AppendEntriesResponse(AppendResponse::Rejected {
+                        rejected: previous.index,
+                        hint,
+                    }),
+                );
+            }
+            FollowerAppend::ConflictsWithCommitted { index } => {
+                tracing::warn!(
+                    node = self.id().0,
+                    term = self.term().0,
+                    from = leader.0,
+                    index = index.0,
+                    commit = self.commit.0,
+                    "dropping an append that would overwrite a committed entry"
+                );
+            }
+            FollowerAppend::Malformed => {
+                tracing::warn!(
+                    node = self.id().0,
+                    term = self.term().0,
+                    from = leader.0,
+                    "dropping a malformed append"
+                );
+            }
+        }
+    }
+
+    /// Handles the current leader's `Heartbeat`. The leader capped `leader_commit` at what
+    /// this node acknowledged in this term, so it may be adopted as far as the log is
+    /// durable.
+    pub(crate) fn handle_heartbeat(&mut self, leader: NodeId, leader_commit: Index) {
+        self.commit_candidate = self.commit_candidate.max(leader_commit);
+        self.advance_follower_commit();
+        self.respond(leader, MessageBody::HeartbeatResponse);
+    }
+}

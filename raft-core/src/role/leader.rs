@@ -1,0 +1,252 @@
+//! The leader: appends proposals, drives each follower's replication, and decides commits.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use crate::error::{DropReason, ProposeError};
+use crate::message::{AppendResponse, MessageBody};
+use crate::progress::{Progress, ReplicationState};
+use crate::shared::Shared;
+use crate::status::FollowerStatus;
+use crate::types::{Entry, Index, LogId, NodeId, Payload};
+
+/// A leader's own state.
+#[derive(Debug)]
+pub(crate) struct LeaderState {
+    /// Every other member's replication progress, voters and learners alike.
+    progress: BTreeMap<NodeId, Progress>,
+    /// Payload bytes of entries after the commit index.
+    uncommitted_bytes: usize,
+    /// Entries were appended since followers were last sent what they lack.
+    entries_pending: bool,
+    /// The commit index advanced since followers were last told.
+    commit_pending: bool,
+}
+
+impl LeaderState {
+    /// A new leader's state: nothing is known of the followers' logs yet.
+    pub(crate) fn new(shared: &Shared) -> LeaderState {
+        let me = shared.id();
+        let next = shared.log.last_index().next();
+        let progress = shared
+            .membership
+            .members()
+            .into_iter()
+            .filter(|member| *member != me)
+            .map(|member| (member, Progress::new(next)))
+            .collect();
+        LeaderState {
+            progress,
+            uncommitted_bytes: shared.log.payload_bytes_after(shared.commit),
+            entries_pending: false,
+            commit_pending: false,
+        }
+    }
+
+    /// Appends an entry of the current term to the leader's log.
+    fn append(&mut self, shared: &mut Shared, payload: Payload) -> LogId {
+        let id = LogId {
+            term: shared.term(),
+            index: shared.log.last_index().next(),
+        };
+        self.uncommitted_bytes += payload.size();
+        shared.log.push(Entry { id, payload });
+        self.entries_pending = true;
+        id
+    }
+
+    /// The blank entry a new leader appends so that entries of earlier terms can commit.
+    pub(crate) fn append_blank(&mut self, shared: &mut Shared) {
+        self.append(shared, Payload::Blank);
+    }
+
+    /// Appends a command unless the uncommitted byte limit is reached. A lone command larger
+    /// than the limit is still taken when nothing else is uncommitted, so it cannot be
+    /// refused forever.
+    pub(crate) fn propose(
+        &mut self,
+        shared: &mut Shared,
+        command: Bytes,
+    ) -> Result<LogId, ProposeError> {
+        let limit = shared.config.uncommitted_bytes_max();
+        if self.uncommitted_bytes > 0 && self.uncommitted_bytes + command.len() > limit {
+            return Err(ProposeError::ProposalDropped {
+                reason: DropReason::UncommittedLimit,
+            });
+        }
+        Ok(self.append(shared, Payload::Command(command)))
+    }
+
+    /// Sends followers what they lack, and the new commit index, if anything changed.
+    pub(crate) fn flush(&mut self, shared: &mut Shared) {
+        if !self.entries_pending && !self.commit_pending {
+            return;
+        }
+        let announce_commit = self.commit_pending;
+        self.entries_pending = false;
+        self.commit_pending = false;
+        for (peer, progress) in &mut self.progress {
+            send_appends(progress, shared, *peer, announce_commit);
+        }
+    }
+
+    /// Handles a follower's answer to an append.
+    pub(crate) fn handle_append_response(
+        &mut self,
+        shared: &mut Shared,
+        from: NodeId,
+        response: AppendResponse,
+    ) {
+        let Some(progress) = self.progress.get_mut(&from) else {
+            tracing::debug!(node = shared.id().0, from = from.0, "append answer from a non-member");
+            return;
+        };
+        match response {
+            AppendResponse::Accepted { matched } => {
+                if matched > shared.log.last_index() {
+                    tracing::warn!(
+                        node = shared.id().0,
+                        from = from.0,
+                        matched = matched.0,
+                        "dropping an acceptance beyond the leader's log"
+                    );
+                    return;
+                }
+                let advanced = progress.accepted(matched);
+                send_appends(progress, shared, from, false);
+                if advanced {
+                    self.maybe_commit(shared);
+                }
+            }
+            AppendResponse::Rejected { rejected, hint } => {
+                let candidate = shared.log.match_candidate(hint);
+                if progress.rejected(rejected, candidate) {
+                    send_appends(progress, shared, from, true);
+                }
+            }
+            AppendResponse::StaleTerm => {}
+        }
+    }
+
+    /// Handles a follower's answer to a heartbeat: a follower that lags gets a fresh
+    /// append, which also finds out whether appends to it were lost.
+    pub(crate) fn handle_heartbeat_response(&mut self, shared: &mut Shared, from: NodeId) {
+        let Some(progress) = self.progress.get_mut(&from) else {
+            return;
+        };
+        progress.heartbeat_answered();
+        if progress.matched < shared.log.last_index() {
+            send_appends(progress, shared, from, true);
+        }
+    }
+
+    /// Sends every follower a heartbeat carrying the commit index, capped at what that
+    /// follower is known to hold.
+    pub(crate) fn heartbeat(&mut self, shared: &mut Shared) {
+        for (peer, progress) in &self.progress {
+            let commit = shared.commit.min(progress.matched);
+            shared.send(*peer, MessageBody::Heartbeat { commit });
+        }
+    }
+
+    /// Advances the commit index to the highest entry of the current term that a quorum
+    /// holds durably (the leader's own entries count only once durable here). Entries of
+    /// earlier terms commit only with one of the current term (Raft's Figure 8 rule).
+    pub(crate) fn maybe_commit(&mut self, shared: &mut Shared) {
+        let me = shared.id();
+        let durable = shared.log.durable_index();
+        let quorum_index = shared.membership.committed_index(|node| {
+            if node == me {
+                durable
+            } else {
+                self.progress
+                    .get(&node)
+                    .map_or(Index(0), |progress| progress.matched)
+            }
+        });
+        if quorum_index <= shared.commit || shared.log.term_at(quorum_index) != Some(shared.term())
+        {
+            return;
+        }
+        let newly_committed = shared
+            .log
+            .payload_bytes_between(shared.commit, quorum_index);
+        self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(newly_committed);
+        shared.set_commit(quorum_index);
+        self.commit_pending = true;
+    }
+
+    /// The per-follower view for [`crate::Status`].
+    pub(crate) fn follower_statuses(&self) -> Vec<FollowerStatus> {
+        self.progress
+            .iter()
+            .map(|(id, progress)| FollowerStatus {
+                id: *id,
+                matched: progress.matched,
+                next: progress.next,
+                state: progress.state,
+                in_flight: progress.in_flight(),
+            })
+            .collect()
+    }
+}
+
+/// Sends `peer` appends while its window allows and entries remain. With
+/// `even_if_empty`, an entry-less append goes out when nothing else would, to carry the
+/// commit index or to check an optimistic match point.
+fn send_appends(
+    progress: &mut Progress,
+    shared: &mut Shared,
+    peer: NodeId,
+    even_if_empty: bool,
+) {
+    let window = shared.config.append_in_flight_max();
+    let bytes_max = shared.config.append_bytes_max();
+    let last_index = shared.log.last_index();
+    let mut sent_any = false;
+    loop {
+        let has_entries = progress.next <= last_index;
+        if !has_entries && (sent_any || !even_if_empty) {
+            break;
+        }
+        // An empty append adds nothing to a replicate window, so it may always go.
+        if (has_entries || progress.state == ReplicationState::Probe)
+            && !progress.can_send(window)
+        {
+            break;
+        }
+        let previous_index = progress.next.previous();
+        let Some(previous_term) = shared.log.term_at(previous_index) else {
+            tracing::error!(
+                node = shared.id().0,
+                peer = peer.0,
+                index = previous_index.0,
+                "the entry before a follower's next index is not in the log"
+            );
+            break;
+        };
+        let entries = if has_entries {
+            shared.log.entries_from(progress.next, bytes_max)
+        } else {
+            Vec::new()
+        };
+        progress.sent(entries.last().map(Entry::index));
+        shared.send(
+            peer,
+            MessageBody::AppendEntries {
+                previous: LogId {
+                    term: previous_term,
+                    index: previous_index,
+                },
+                entries,
+                commit: shared.commit,
+            },
+        );
+        sent_any = true;
+        if progress.state == ReplicationState::Probe {
+            break;
+        }
+    }
+}
+

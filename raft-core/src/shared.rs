@@ -1,0 +1,251 @@
+//! The state every role shares, and the outbox through which the node speaks.
+//!
+//! Role-specific state lives in the role's variant ([`crate::role`]); everything here is
+//! meaningful whatever the role: the term and vote, the log, the commit and apply
+//! positions, the timers and the ordered queue of actions.
+
+use std::collections::VecDeque;
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::action::{Action, Event, Write, WriteId};
+use crate::config::Config;
+use crate::log::RaftLog;
+use crate::message::{Message, MessageBody};
+use crate::quorum::Membership;
+use crate::timers::Timers;
+use crate::types::{HardState, Index, NodeId, Term};
+
+/// A message held back until storage has made durable every write issued before it.
+#[derive(Debug)]
+struct DeferredMessage {
+    after: WriteId,
+    message: Message,
+}
+
+/// State and outputs shared by all roles.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) membership: Membership,
+    /// The term and vote as the node acts on them (possibly not yet durable).
+    pub(crate) hard_state: HardState,
+    /// `hard_state` changed since the last write was issued.
+    hard_state_dirty: bool,
+    pub(crate) leader: Option<NodeId>,
+    pub(crate) log: RaftLog,
+    pub(crate) commit: Index,
+    /// Follower side: the highest index a leader declared committed that this node is known
+    /// to hold. The commit index follows it as far as the durable log allows.
+    pub(crate) commit_candidate: Index,
+    /// The highest index the state machine reported applied.
+    pub(crate) applied: Index,
+    /// The highest index handed out in an `Apply` action.
+    pub(crate) apply_handed_out: Index,
+    pub(crate) timers: Timers,
+    random: ChaCha8Rng,
+    outbox: VecDeque<Action>,
+    /// The last write issued.
+    pub(crate) last_write: WriteId,
+    /// The last write storage acknowledged.
+    pub(crate) acknowledged: WriteId,
+    deferred: VecDeque<DeferredMessage>,
+}
+
+impl Shared {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        config: Config,
+        membership: Membership,
+        hard_state: HardState,
+        log: RaftLog,
+        applied: Index,
+        mut random: ChaCha8Rng,
+    ) -> Shared {
+        let timers = Timers::new(
+            &mut random,
+            config.election_ticks_min(),
+            config.election_ticks_max(),
+        );
+        Shared {
+            config,
+            membership,
+            hard_state,
+            hard_state_dirty: false,
+            leader: None,
+            log,
+            commit: applied,
+            commit_candidate: applied,
+            applied,
+            apply_handed_out: applied,
+            timers,
+            random,
+            outbox: VecDeque::new(),
+            last_write: WriteId(0),
+            acknowledged: WriteId(0),
+            deferred: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn id(&self) -> NodeId {
+        self.config.id()
+    }
+
+    pub(crate) fn term(&self) -> Term {
+        self.hard_state.term
+    }
+
+    pub(crate) fn next_action(&mut self) -> Option<Action> {
+        self.outbox.pop_front()
+    }
+
+    pub(crate) fn outbox_is_empty(&self) -> bool {
+        self.outbox.is_empty()
+    }
+
+    pub(crate) fn event(&mut self, event: Event) {
+        self.outbox.push_back(Action::Event(event));
+    }
+
+    /// Sends a message that promises nothing about durability (requests from a leader or
+    /// candidate): it may leave before pending writes are durable.
+    pub(crate) fn send(&mut self, to: NodeId, body: MessageBody) {
+        let message = Message {
+            from: self.id(),
+            to,
+            term: self.term(),
+            body,
+        };
+        self.outbox.push_back(Action::Send(message));
+    }
+
+    /// Sends an answer that vouches for this node's state (a vote, an acknowledgement):
+    /// it leaves only once every write issued so far, including the one the current
+    /// changes will produce, is durable.
+    pub(crate) fn respond(&mut self, to: NodeId, body: MessageBody) {
+        let message = Message {
+            from: self.id(),
+            to,
+            term: self.term(),
+            body,
+        };
+        let after = self.pending_write_id();
+        if after <= self.acknowledged {
+            self.outbox.push_back(Action::Send(message));
+        } else {
+            self.deferred.push_back(DeferredMessage { after, message });
+        }
+    }
+
+    /// The id of the write that will carry every change made so far.
+    pub(crate) fn pending_write_id(&self) -> WriteId {
+        if self.hard_state_dirty || self.log.has_unflushed() {
+            WriteId(self.last_write.0 + 1)
+        } else {
+            self.last_write
+        }
+    }
+
+    /// Storage acknowledged every write through `id`: release the answers that waited for
+    /// it, except those from an earlier term, which no longer speak for this node.
+    pub(crate) fn acknowledge(&mut self, id: WriteId) {
+        self.acknowledged = id;
+        self.log.acknowledge(id);
+        while self
+            .deferred
+            .front()
+            .is_some_and(|deferred| deferred.after <= id)
+        {
+            let Some(deferred) = self.deferred.pop_front() else {
+                break;
+            };
+            if deferred.message.term == self.term() {
+                self.outbox.push_back(Action::Send(deferred.message));
+            } else {
+                tracing::trace!(
+                    node = self.id().0,
+                    message = %deferred.message,
+                    "dropping an answer from an earlier term"
+                );
+            }
+        }
+    }
+
+    /// Enters `term` with no vote.
+    pub(crate) fn enter_term(&mut self, term: Term) {
+        debug_assert!(term > self.hard_state.term, "terms only grow");
+        self.hard_state = HardState { term, vote: None };
+        self.hard_state_dirty = true;
+        self.event(Event::TermChanged { term });
+    }
+
+    /// Records a vote in the current term.
+    pub(crate) fn vote_for(&mut self, candidate: NodeId) {
+        debug_assert!(
+            self.hard_state.vote.is_none_or(|vote| vote == candidate),
+            "at most one vote per term"
+        );
+        self.hard_state.vote = Some(candidate);
+        self.hard_state_dirty = true;
+    }
+
+    pub(crate) fn set_leader(&mut self, leader: Option<NodeId>) {
+        if self.leader != leader {
+            self.leader = leader;
+            self.event(Event::LeaderChanged { leader });
+        }
+    }
+
+    pub(crate) fn reset_election_timer(&mut self) {
+        self.timers.reset_election(
+            &mut self.random,
+            self.config.election_ticks_min(),
+            self.config.election_ticks_max(),
+        );
+    }
+
+    pub(crate) fn set_commit(&mut self, commit: Index) {
+        debug_assert!(commit > self.commit, "the commit index only grows");
+        debug_assert!(commit <= self.log.last_index(), "only held entries commit");
+        self.commit = commit;
+        self.event(Event::CommitAdvanced { commit });
+    }
+
+    /// Follower side: moves the commit index as far as the leader allowed and the durable
+    /// log reaches.
+    pub(crate) fn advance_follower_commit(&mut self) {
+        let reachable = self.commit_candidate.min(self.log.durable_index());
+        if reachable > self.commit {
+            self.set_commit(reachable);
+        }
+    }
+
+    /// Issues one write carrying every change not yet written.
+    pub(crate) fn flush_writes(&mut self) {
+        if !self.hard_state_dirty && !self.log.has_unflushed() {
+            return;
+        }
+        let id = WriteId(self.last_write.0 + 1);
+        self.last_write = id;
+        let hard_state = self.hard_state_dirty.then_some(self.hard_state);
+        self.hard_state_dirty = false;
+        let log = self.log.take_unflushed(id);
+        self.outbox.push_back(Action::Persist(Write {
+            id,
+            hard_state,
+            log,
+        }));
+    }
+
+    /// Hands out the committed entries that are durable here and not yet handed out.
+    pub(crate) fn emit_applies(&mut self) {
+        let through = self.commit.min(self.log.durable_index());
+        if through > self.apply_handed_out {
+            let entries = self
+                .log
+                .entries_between(self.apply_handed_out.next(), through);
+            self.apply_handed_out = through;
+            self.outbox.push_back(Action::Apply(entries));
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Read-only views of a node: its role and a status snapshot.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::progress::ReplicationState;
+use crate::quorum::Membership;
+use crate::types::{Index, NodeId, Term};
+
+/// The part a node plays in its current term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// Follows a leader (or waits for one).
+    Follower,
+    /// Asks for votes to become leader.
+    Candidate,
+    /// Leads the term: the only role that appends entries.
+    Leader,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        })
+    }
+}
+
+/// A snapshot of a node's state, for operators and tests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// This node.
+    pub id: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// Its current term.
+    pub term: Term,
+    /// Whom it voted for in `term`.
+    pub vote: Option<NodeId>,
+    /// The leader it knows of.
+    pub leader: Option<NodeId>,
+    /// The highest index known committed.
+    pub commit: Index,
+    /// The highest index the state machine reported applied.
+    pub applied: Index,
+    /// The last index of its log.
+    pub last_index: Index,
+    /// The highest index durable in storage.
+    pub durable_index: Index,
+    /// The membership it follows.
+    pub membership: Membership,
+    /// Per-follower replication progress; empty unless leader.
+    pub followers: Vec<FollowerStatus>,
+}
+
+/// A leader's view of one follower.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowerStatus {
+    /// The follower.
+    pub id: NodeId,
+    /// The highest index known durable there and matching the leader.
+    pub matched: Index,
+    /// The next index the leader will send.
+    pub next: Index,
+    /// Probing for the match point, or streaming.
+    pub state: ReplicationState,
+    /// Appends sent and not yet answered.
+    pub in_flight: usize,
+}

@@ -1,0 +1,162 @@
+//! Identifier newtypes and the log entry.
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// The identity of a node in the cluster. `0` is reserved and never names a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub u64);
+
+/// A Raft term: the logical clock of leadership. Terms only grow.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Term(pub u64);
+
+/// A position in the replicated log. The first entry has index 1; index 0 means "before the log".
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Index(pub u64);
+
+impl Term {
+    /// The term that follows this one.
+    pub fn next(self) -> Term {
+        Term(self.0 + 1)
+    }
+}
+
+impl Index {
+    /// The index that follows this one.
+    pub fn next(self) -> Index {
+        Index(self.0 + 1)
+    }
+
+    /// The index before this one, saturating at zero.
+    pub fn previous(self) -> Index {
+        Index(self.0.saturating_sub(1))
+    }
+
+    /// This index moved forward by `count` positions.
+    pub fn plus(self, count: u64) -> Index {
+        Index(self.0 + count)
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "n{}", self.0)
+    }
+}
+
+impl fmt::Display for Term {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "t{}", self.0)
+    }
+}
+
+impl fmt::Display for Index {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "i{}", self.0)
+    }
+}
+
+/// The identity of one log entry: its index and the term it was created in.
+///
+/// By the Log Matching property, two logs holding the same `LogId` hold the same entry
+/// and agree on everything before it.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct LogId {
+    /// The term the entry was created in.
+    pub term: Term,
+    /// The position of the entry in the log.
+    pub index: Index,
+}
+
+impl LogId {
+    /// A log id from raw numbers, for tests and traces.
+    pub fn new(term: u64, index: u64) -> LogId {
+        LogId {
+            term: Term(term),
+            index: Index(index),
+        }
+    }
+}
+
+impl fmt::Display for LogId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}.{}", self.term.0, self.index.0)
+    }
+}
+
+/// What an entry carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    /// An entry with no content: a new leader appends one to commit entries of earlier terms.
+    Blank,
+    /// An application command, opaque to Raft. `Bytes` lets the log, messages and the
+    /// apply queue share one buffer instead of copying it.
+    Command(Bytes),
+}
+
+impl Payload {
+    /// The number of payload bytes this entry contributes to byte limits.
+    pub fn size(&self) -> usize {
+        match self {
+            Payload::Blank => 0,
+            Payload::Command(bytes) => bytes.len(),
+        }
+    }
+}
+
+/// One entry of the replicated log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Where the entry sits and which term created it.
+    pub id: LogId,
+    /// What the entry carries.
+    pub payload: Payload,
+}
+
+impl Entry {
+    /// The entry's index.
+    pub fn index(&self) -> Index {
+        self.id.index
+    }
+
+    /// The entry's term.
+    pub fn term(&self) -> Term {
+        self.id.term
+    }
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.payload {
+            Payload::Blank => write!(formatter, "{}:blank", self.id),
+            Payload::Command(bytes) => write!(formatter, "{}:{}B", self.id, bytes.len()),
+        }
+    }
+}
+
+/// The state every node must have durable before it acts on it: its term and its vote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardState {
+    /// The latest term this node has seen.
+    pub term: Term,
+    /// The candidate this node voted for in `term`, if any.
+    pub vote: Option<NodeId>,
+}
+
+impl fmt::Display for HardState {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.vote {
+            Some(vote) => write!(formatter, "term={} vote={}", self.term.0, vote),
+            None => write!(formatter, "term={} vote=none", self.term.0),
+        }
+    }
+}
