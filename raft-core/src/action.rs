@@ -112,7 +112,9 @@ impl fmt::Display for Event {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Event::RoleChanged { role } => write!(formatter, "role={role}"),
-            Event::LeaderChanged { leader: Some(leader) } => write!(formatter, "leader={leader}"),
+            Event::LeaderChanged {
+                leader: Some(leader),
+            } => write!(formatter, "leader={leader}"),
             Event::LeaderChanged { leader: None } => formatter.write_str("leader=none"),
             Event::TermChanged { term } => write!(formatter, "term={}", term.0),
             Event::CommitAdvanced { commit } => write!(formatter, "commit={}", commit.0),

@@ -184,7 +184,9 @@ mod tests {
     // The defaults are a valid configuration.
     #[test]
     fn defaults_build() {
-        let config = Config::builder(NodeId(1)).build().expect("defaults are valid");
+        let config = Config::builder(NodeId(1))
+            .build()
+            .expect("defaults are valid");
         assert_eq!(config.election_ticks_min(), 10);
         assert_eq!(config.random_seed(), 1);
     }

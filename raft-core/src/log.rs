@@ -176,7 +176,8 @@ impl RaftLog {
     /// Drops every entry at or after `index`.
     fn truncate_from(&mut self, index: Index) {
         let keep = index.0.saturating_sub(self.first_index().0);
-        self.entries.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+        self.entries
+            .truncate(usize::try_from(keep).unwrap_or(usize::MAX));
         self.mark_unflushed(index);
     }
 
@@ -357,8 +358,7 @@ mod tests {
         log.push(entry(1, 3));
         log.take_unflushed(WriteId(1)).expect("write");
         // A new leader of term 2 overwrites index 2 and 3.
-        let outcome =
-            log.append_from_leader(LogId::new(1, 1), vec![entry(2, 2)], Index(1));
+        let outcome = log.append_from_leader(LogId::new(1, 1), vec![entry(2, 2)], Index(1));
         assert_eq!(outcome, FollowerAppend::Matched { last: Index(2) });
         assert_eq!(log.last_id(), LogId::new(2, 2));
         log.acknowledge(WriteId(1));

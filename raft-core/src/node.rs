@@ -393,7 +393,8 @@ impl Node {
             None => shared.leader.is_none(),
         };
         let own_last = shared.log.last_id();
-        let up_to_date = (candidate_last.term, candidate_last.index) >= (own_last.term, own_last.index);
+        let up_to_date =
+            (candidate_last.term, candidate_last.index) >= (own_last.term, own_last.index);
         let granted = free_to_vote && up_to_date;
         if granted {
             self.shared.vote_for(candidate);
@@ -466,7 +467,12 @@ impl Node {
         self.role = RoleState::Candidate(CandidateState::new(self_vote_write));
         self.shared.set_leader(None);
         self.shared.reset_election_timer();
-        tracing::debug!(node = me.0, term = self.term().0, role = "candidate", "campaigning");
+        tracing::debug!(
+            node = me.0,
+            term = self.term().0,
+            role = "candidate",
+            "campaigning"
+        );
         let last_log = self.shared.log.last_id();
         let voters: Vec<NodeId> = self
             .shared
@@ -503,7 +509,12 @@ impl Node {
         self.shared.timers.heartbeat_elapsed = 0;
         self.shared.event(Event::RoleChanged { role: Role::Leader });
         self.shared.set_leader(Some(me));
-        tracing::info!(node = me.0, term = self.term().0, role = "leader", "elected");
+        tracing::info!(
+            node = me.0,
+            term = self.term().0,
+            role = "leader",
+            "elected"
+        );
         // A leader alone in its configuration commits as soon as its own write is durable.
         if let RoleState::Leader(leader) = &mut self.role {
             leader.maybe_commit(&mut self.shared);

@@ -99,7 +99,11 @@ impl LeaderState {
         response: AppendResponse,
     ) {
         let Some(progress) = self.progress.get_mut(&from) else {
-            tracing::debug!(node = shared.id().0, from = from.0, "append answer from a non-member");
+            tracing::debug!(
+                node = shared.id().0,
+                from = from.0,
+                "append answer from a non-member"
+            );
             return;
         };
         match response {
@@ -195,12 +199,7 @@ impl LeaderState {
 /// Sends `peer` appends while its window allows and entries remain. With
 /// `even_if_empty`, an entry-less append goes out when nothing else would, to carry the
 /// commit index or to check an optimistic match point.
-fn send_appends(
-    progress: &mut Progress,
-    shared: &mut Shared,
-    peer: NodeId,
-    even_if_empty: bool,
-) {
+fn send_appends(progress: &mut Progress, shared: &mut Shared, peer: NodeId, even_if_empty: bool) {
     let window = shared.config.append_in_flight_max();
     let bytes_max = shared.config.append_bytes_max();
     let last_index = shared.log.last_index();
@@ -211,8 +210,7 @@ fn send_appends(
             break;
         }
         // An empty append adds nothing to a replicate window, so it may always go.
-        if (has_entries || progress.state == ReplicationState::Probe)
-            && !progress.can_send(window)
+        if (has_entries || progress.state == ReplicationState::Probe) && !progress.can_send(window)
         {
             break;
         }
@@ -249,4 +247,3 @@ fn send_appends(
         }
     }
 }
-

@@ -1,0 +1,362 @@
+//! A deterministic in-process cluster with manual control, for scenario tests.
+//!
+//! Messages sit in one in-flight list until a test delivers, drops, duplicates or
+//! reorders them; storage is an [`InMemoryStorage`] that makes writes durable either at
+//! once (`auto_sync`) or when the test says so; nodes crash (losing unsynced writes) and
+//! restart from what was durable. After every input the [`SafetyChecker`] runs, and a
+//! violation panics the test with the trace so far.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+use raft_core::{
+    Action, Config, ConfigBuilder, Entry, Index, Membership, Message, Node, NodeId, Proposal,
+    ProposeError, Recovered, Role,
+};
+
+use crate::checker::{NodeView, SafetyChecker, Violation};
+use crate::storage::InMemoryStorage;
+
+/// The upper bound on deliveries in one `deliver_all`, so that a livelock fails the test
+/// instead of hanging it.
+pub const DELIVERIES_MAX: usize = 100_000;
+
+/// One server: its node (absent while crashed), storage and applied entries.
+#[derive(Debug)]
+pub struct Server {
+    node: Option<Node>,
+    /// Its storage.
+    pub storage: InMemoryStorage,
+    /// Every entry its state machine applied, in order. The state machine is treated as
+    /// durable: a restarted node resumes after the last applied entry.
+    pub applied: Vec<Entry>,
+    incarnation: u64,
+}
+
+/// A cluster of nodes in one process, driven step by step.
+pub struct Cluster {
+    membership: Membership,
+    servers: BTreeMap<NodeId, Server>,
+    in_flight: VecDeque<Message>,
+    configure: Box<dyn Fn(ConfigBuilder) -> ConfigBuilder>,
+    /// Acknowledge every write as soon as it is issued.
+    pub auto_sync: bool,
+    trace: Vec<String>,
+    checker: SafetyChecker,
+}
+
+impl Cluster {
+    /// A cluster of `size` nodes (ids 1..=size) with default settings and writes
+    /// acknowledged at once.
+    pub fn new(size: u64) -> Cluster {
+        Cluster::with_config(size, |builder| builder)
+    }
+
+    /// A cluster whose node configurations pass through `configure`.
+    pub fn with_config(
+        size: u64,
+        configure: impl Fn(ConfigBuilder) -> ConfigBuilder + 'static,
+    ) -> Cluster {
+        let membership = Membership::with_voters((1..=size).map(NodeId));
+        let mut cluster = Cluster {
+            membership: membership.clone(),
+            servers: BTreeMap::new(),
+            in_flight: VecDeque::new(),
+            configure: Box::new(configure),
+            auto_sync: true,
+            trace: Vec::new(),
+            checker: SafetyChecker::new(),
+        };
+        for id in 1..=size {
+            let id = NodeId(id);
+            let node = cluster.start_node(id, Recovered::new_cluster(membership.clone()), 0);
+            cluster.servers.insert(
+                id,
+                Server {
+                    node: Some(node),
+                    storage: InMemoryStorage::default(),
+                    applied: Vec::new(),
+                    incarnation: 0,
+                },
+            );
+        }
+        cluster
+    }
+
+    fn start_node(&self, id: NodeId, recovered: Recovered, incarnation: u64) -> Node {
+        let builder = (self.configure)(Config::builder(id).random_seed(id.0 * 1_000 + incarnation));
+        let config = builder.build().expect("the test's configuration is valid");
+        Node::new(config, recovered).expect("recovered state is consistent")
+    }
+
+    /// The ids of all servers.
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.servers.keys().copied().collect()
+    }
+
+    /// Server `id`.
+    pub fn server(&self, id: NodeId) -> &Server {
+        &self.servers[&id]
+    }
+
+    /// Node `id`; panics if it is crashed.
+    pub fn node(&self, id: NodeId) -> &Node {
+        self.servers[&id].node.as_ref().expect("node is running")
+    }
+
+    /// Whether node `id` is running.
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.servers[&id].node.is_some()
+    }
+
+    /// The entries node `id` applied.
+    pub fn applied(&self, id: NodeId) -> &[Entry] {
+        &self.servers[&id].applied
+    }
+
+    /// The commands node `id` applied, without blank entries.
+    pub fn applied_commands(&self, id: NodeId) -> Vec<Bytes> {
+        self.applied(id)
+            .iter()
+            .filter_map(|entry| match &entry.payload {
+                raft_core::Payload::Command(bytes) => Some(bytes.clone()),
+                raft_core::Payload::Blank => None,
+            })
+            .collect()
+    }
+
+    /// The running leader of the highest term, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.servers
+            .iter()
+            .filter_map(|(id, server)| server.node.as_ref().map(|node| (id, node)))
+            .filter(|(_, node)| node.role() == Role::Leader)
+            .max_by_key(|(_, node)| node.term())
+            .map(|(id, _)| *id)
+    }
+
+    /// The one-line trace of every action and event so far.
+    pub fn trace(&self) -> &[String] {
+        &self.trace
+    }
+
+    /// Forgets the trace so far.
+    pub fn clear_trace(&mut self) {
+        self.trace.clear();
+    }
+
+    /// Messages sent and not yet delivered or dropped, oldest first.
+    pub fn in_flight(&self) -> &VecDeque<Message> {
+        &self.in_flight
+    }
+
+    fn with_node(&mut self, id: NodeId, input: impl FnOnce(&mut Node)) {
+        let Some(node) = self
+            .servers
+            .get_mut(&id)
+            .and_then(|server| server.node.as_mut())
+        else {
+            return;
+        };
+        input(node);
+        self.drain(id);
+    }
+
+    /// Drains node `id`'s actions: messages go in flight, writes to storage (acknowledged
+    /// at once with `auto_sync`), committed entries to the state machine. Then checks safety.
+    fn drain(&mut self, id: NodeId) {
+        let auto_sync = self.auto_sync;
+        let server = self.servers.get_mut(&id).expect("server exists");
+        let Some(node) = server.node.as_mut() else {
+            return;
+        };
+        while let Some(action) = node.poll_action() {
+            self.trace.push(format!("{id}: {action}"));
+            match action {
+                Action::Persist(write) => {
+                    server.storage.submit(write);
+                    if auto_sync {
+                        if let Some(last) = server.storage.sync() {
+                            node.persisted(last).expect("write was issued");
+                        }
+                    }
+                }
+                Action::Send(message) => self.in_flight.push_back(message),
+                Action::Apply(entries) => {
+                    let last = entries.last().map(Entry::index);
+                    server.applied.extend(entries);
+                    if let Some(last) = last {
+                        node.applied(last).expect("entries were handed out");
+                    }
+                }
+                Action::Event(_) => {}
+            }
+        }
+        self.assert_safe();
+    }
+
+    /// Runs the safety checker now; returns the violation instead of panicking.
+    pub fn check_safety(&mut self) -> Result<(), Violation> {
+        let views: Vec<NodeView<'_>> = self
+            .servers
+            .iter()
+            .map(|(id, server)| NodeView {
+                id: *id,
+                node: server.node.as_ref(),
+                applied: &server.applied,
+            })
+            .collect();
+        self.checker.check(&views)
+    }
+
+    fn assert_safe(&mut self) {
+        if let Err(violation) = self.check_safety() {
+            let tail: Vec<&String> = self.trace.iter().rev().take(40).rev().collect();
+            panic!("{violation}\nlast actions:\n{tail:#?}");
+        }
+    }
+
+    /// One tick on node `id`.
+    pub fn tick(&mut self, id: NodeId) {
+        self.with_node(id, Node::tick);
+    }
+
+    /// One tick on every running node.
+    pub fn tick_all(&mut self) {
+        for id in self.ids() {
+            self.tick(id);
+        }
+    }
+
+    /// Makes node `id` start an election now.
+    pub fn campaign(&mut self, id: NodeId) {
+        self.with_node(id, |node| {
+            node.campaign().expect("node may campaign");
+        });
+    }
+
+    /// Proposes `command` on node `id`.
+    pub fn propose(&mut self, id: NodeId, command: &[u8]) -> Result<Proposal, ProposeError> {
+        let mut outcome = Err(ProposeError::NotLeader { leader_hint: None });
+        let command = Bytes::copy_from_slice(command);
+        self.with_node(id, |node| outcome = node.propose(command));
+        outcome
+    }
+
+    /// Makes every queued write of node `id` durable and acknowledges it.
+    pub fn sync(&mut self, id: NodeId) {
+        let server = self.servers.get_mut(&id).expect("server exists");
+        if let Some(last) = server.storage.sync() {
+            if let Some(node) = server.node.as_mut() {
+                node.persisted(last).expect("write was issued");
+            }
+        }
+        self.drain(id);
+    }
+
+    /// Delivers one message to its receiver (a crashed receiver loses it).
+    pub fn deliver(&mut self, message: Message) {
+        self.trace.push(format!("deliver {message}"));
+        let to = message.to;
+        if self.servers.contains_key(&to) {
+            self.with_node(to, |node| node.step(message));
+        }
+    }
+
+    /// Delivers the oldest message in flight; false when none is.
+    pub fn deliver_next(&mut self) -> bool {
+        match self.in_flight.pop_front() {
+            Some(message) => {
+                self.deliver(message);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Delivers messages (including those the deliveries cause) until none is in flight.
+    /// Panics after [`DELIVERIES_MAX`] deliveries: the cluster would be livelocked.
+    pub fn deliver_all(&mut self) {
+        for _ in 0..DELIVERIES_MAX {
+            if !self.deliver_next() {
+                return;
+            }
+        }
+        panic!("messages still in flight after {DELIVERIES_MAX} deliveries");
+    }
+
+    /// Delivers the in-flight messages that match, in order, leaving the others in flight.
+    pub fn deliver_matching(&mut self, mut predicate: impl FnMut(&Message) -> bool) {
+        let (chosen, kept): (VecDeque<Message>, VecDeque<Message>) = self
+            .in_flight
+            .drain(..)
+            .partition(|message| predicate(message));
+        self.in_flight = kept;
+        for message in chosen {
+            self.deliver(message);
+        }
+    }
+
+    /// Drops the in-flight messages that match; returns how many.
+    pub fn drop_matching(&mut self, mut predicate: impl FnMut(&Message) -> bool) -> usize {
+        let before = self.in_flight.len();
+        self.in_flight.retain(|message| !predicate(message));
+        before - self.in_flight.len()
+    }
+
+    /// Removes and returns every message in flight.
+    pub fn take_in_flight(&mut self) -> Vec<Message> {
+        self.in_flight.drain(..).collect()
+    }
+
+    /// Puts a message in flight, as if sent (to reorder, duplicate or forge).
+    pub fn inject(&mut self, message: Message) {
+        self.in_flight.push_back(message);
+    }
+
+    /// Crashes node `id`: it stops, and every write not yet durable is lost.
+    pub fn crash(&mut self, id: NodeId) {
+        let server = self.servers.get_mut(&id).expect("server exists");
+        server.node = None;
+        server.storage.crash();
+        self.trace.push(format!("{id}: crash"));
+    }
+
+    /// Restarts node `id` from its durable storage.
+    pub fn restart(&mut self, id: NodeId) {
+        let server = &self.servers[&id];
+        let incarnation = server.incarnation + 1;
+        let applied = Index(server.applied.len() as u64);
+        let recovered = server.storage.recovered(self.membership.clone(), applied);
+        let node = self.start_node(id, recovered, incarnation);
+        let server = self.servers.get_mut(&id).expect("server exists");
+        server.node = Some(node);
+        server.incarnation = incarnation;
+        self.checker.restarted(id);
+        self.trace.push(format!("{id}: restart"));
+        self.drain(id);
+    }
+
+    /// Ticks every node and delivers everything, round after round, until `done` holds.
+    /// Panics after `rounds_max` rounds.
+    pub fn run_until(&mut self, rounds_max: usize, mut done: impl FnMut(&Cluster) -> bool) {
+        for _ in 0..rounds_max {
+            if done(self) {
+                return;
+            }
+            self.tick_all();
+            self.deliver_all();
+        }
+        assert!(
+            done(self),
+            "condition not reached within {rounds_max} rounds"
+        );
+    }
+
+    /// Makes node `id` leader: it campaigns and every message is delivered.
+    pub fn elect(&mut self, id: NodeId) {
+        self.campaign(id);
+        self.deliver_all();
+        assert_eq!(self.node(id).role(), Role::Leader, "{id} won the election");
+    }
+}
