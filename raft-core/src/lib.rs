@@ -73,6 +73,8 @@ pub mod error;
 mod log;
 pub mod message;
 mod node;
+#[cfg(test)]
+mod node_tests;
 mod progress;
 pub mod quorum;
 mod recovered;

@@ -1,0 +1,493 @@
+//! Unit tests of the node facade: determinism, acknowledgements, errors, events and
+//! robustness against arbitrary peer input.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+
+use crate::action::{Action, Event, WriteId};
+use crate::config::Config;
+use crate::error::{AcknowledgementError, CampaignError, ProposeError, RecoveryError};
+use crate::message::{AppendResponse, Message, MessageBody};
+use crate::node::{Node, Proposal};
+use crate::quorum::Membership;
+use crate::recovered::Recovered;
+use crate::status::Role;
+use crate::types::{Entry, HardState, Index, LogId, NodeId, Payload, Term};
+
+fn node_with(id: u64, voters: &[u64], seed: u64) -> Node {
+    let config = Config::builder(NodeId(id))
+        .random_seed(seed)
+        .build()
+        .expect("valid config");
+    let membership = Membership::with_voters(voters.iter().copied().map(NodeId));
+    Node::new(config, Recovered::new_cluster(membership)).expect("consistent")
+}
+
+fn drain(node: &mut Node) -> Vec<Action> {
+    std::iter::from_fn(|| node.poll_action()).collect()
+}
+
+/// Drains, acknowledging every write at once; returns the actions as trace lines.
+fn drain_synced(node: &mut Node) -> Vec<String> {
+    let mut lines = Vec::new();
+    while let Some(action) = node.poll_action() {
+        lines.push(action.to_string());
+        match action {
+            Action::Persist(write) => node.persisted(write.id()).expect("issued"),
+            Action::Apply(entries) => {
+                let last = entries.last().map(Entry::index).expect("non-empty apply");
+                node.applied(last).expect("handed out");
+            }
+            Action::Send(_) | Action::Event(_) => {}
+        }
+    }
+    lines
+}
+
+/// Runs a 3-node cluster for `rounds` rounds of ticks and full delivery, with a proposal
+/// every round on whoever leads, and returns the whole trace.
+fn run_cluster(seed: u64, rounds: usize) -> Vec<String> {
+    let mut nodes: Vec<Node> = (1..=3)
+        .map(|id| node_with(id, &[1, 2, 3], seed * 10 + id))
+        .collect();
+    let mut trace = Vec::new();
+    let mut network: Vec<Message> = Vec::new();
+    for round in 0..rounds {
+        for node in &mut nodes {
+            node.tick();
+            if node.role() == Role::Leader {
+                let command = Bytes::from(format!("command {round}"));
+                node.propose(command).expect("leader accepts");
+            }
+        }
+        for _ in 0..50 {
+            for node in &mut nodes {
+                for line in drain_synced_collect(node, &mut network) {
+                    trace.push(line);
+                }
+            }
+            if network.is_empty() {
+                break;
+            }
+            for message in std::mem::take(&mut network) {
+                let to = usize::try_from(message.to.0 - 1).expect("small id");
+                nodes[to].step(message);
+            }
+        }
+    }
+    trace
+}
+
+fn drain_synced_collect(node: &mut Node, network: &mut Vec<Message>) -> Vec<String> {
+    let mut lines = Vec::new();
+    while let Some(action) = node.poll_action() {
+        lines.push(format!("{}: {action}", node.id()));
+        match action {
+            Action::Persist(write) => node.persisted(write.id()).expect("issued"),
+            Action::Send(message) => network.push(message),
+            Action::Apply(entries) => {
+                let last = entries.last().map(Entry::index).expect("non-empty apply");
+                node.applied(last).expect("handed out");
+            }
+            Action::Event(_) => {}
+        }
+    }
+    lines
+}
+
+// The same seeds and inputs give the same actions, byte for byte; another seed changes them.
+#[test]
+fn same_seed_same_actions() {
+    let first = run_cluster(7, 60);
+    let second = run_cluster(7, 60);
+    assert!(
+        first.iter().any(|line| line.contains("apply")),
+        "the run commits something"
+    );
+    assert_eq!(first, second);
+    assert_ne!(first, run_cluster(8, 60));
+}
+
+// A candidate does not count its own vote until the write carrying it is durable.
+#[test]
+fn self_vote_counts_only_once_durable() {
+    let mut node = node_with(1, &[1], 1);
+    node.campaign().expect("a voter may campaign");
+    let actions = drain(&mut node);
+    assert_eq!(node.role(), Role::Candidate);
+    let write = actions
+        .iter()
+        .find_map(|action| match action {
+            Action::Persist(write) => Some(write.clone()),
+            _ => None,
+        })
+        .expect("the vote is persisted");
+    assert_eq!(
+        write.hard_state,
+        Some(HardState {
+            term: Term(1),
+            vote: Some(NodeId(1))
+        })
+    );
+    node.persisted(write.id()).expect("issued");
+    assert_eq!(node.role(), Role::Leader);
+}
+
+// Becoming leader announces the term, both role changes and the leader, in that order,
+// then the commit of the blank entry once it is durable.
+#[test]
+fn election_emits_events_in_order() {
+    let mut node = node_with(1, &[1], 1);
+    node.campaign().expect("a voter may campaign");
+    let lines = drain_synced(&mut node);
+    let events: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.starts_with("event"))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "event term=1",
+            "event role=candidate",
+            "event role=leader",
+            "event leader=n1",
+            "event commit=1"
+        ]
+    );
+    assert!(lines.iter().any(|line| line == "apply [1.1:blank]"));
+}
+
+// Acknowledging an unissued write or applying beyond what was handed out is refused; a
+// repeated acknowledgement is harmless.
+#[test]
+fn acknowledgement_misuse_is_refused() {
+    let mut node = node_with(1, &[1], 1);
+    assert_eq!(
+        node.persisted(WriteId(1)),
+        Err(AcknowledgementError::UnknownWrite {
+            write: 1,
+            last_issued: 0
+        })
+    );
+    assert_eq!(
+        node.applied(Index(1)),
+        Err(AcknowledgementError::AppliedBeyondHandedOut {
+            applied: Index(1),
+            last_handed_out: Index(0)
+        })
+    );
+    node.campaign().expect("a voter may campaign");
+    drain_synced(&mut node);
+    assert_eq!(node.persisted(WriteId(1)), Ok(()));
+    assert_eq!(node.applied(Index(1)), Ok(()));
+}
+
+// Campaigning is refused to learners and to the leader.
+#[test]
+fn campaign_misuse_is_refused() {
+    let config = Config::builder(NodeId(4)).build().expect("valid");
+    let mut membership = Membership::with_voters([NodeId(1)]);
+    membership.learners.insert(NodeId(4));
+    let mut learner = Node::new(config, Recovered::new_cluster(membership)).expect("consistent");
+    assert_eq!(learner.campaign(), Err(CampaignError::NotVoter));
+    for _ in 0..100 {
+        learner.tick();
+    }
+    assert_eq!(learner.role(), Role::Follower, "learners never campaign");
+    assert!(drain(&mut learner).is_empty());
+
+    let mut node = node_with(1, &[1], 1);
+    node.campaign().expect("a voter may campaign");
+    drain_synced(&mut node);
+    assert_eq!(node.campaign(), Err(CampaignError::AlreadyLeader));
+}
+
+// A follower refuses proposals with the leader it knows, and forwards them when enabled.
+#[test]
+fn follower_refuses_or_forwards_proposals() {
+    let mut follower = node_with(2, &[1, 2, 3], 2);
+    assert_eq!(
+        follower.propose(Bytes::from_static(b"x")),
+        Err(ProposeError::NotLeader { leader_hint: None })
+    );
+    follower.step(Message {
+        from: NodeId(1),
+        to: NodeId(2),
+        term: Term(1),
+        body: MessageBody::Heartbeat { commit: Index(0) },
+    });
+    drain_synced(&mut follower);
+    assert_eq!(
+        follower.propose(Bytes::from_static(b"x")),
+        Err(ProposeError::NotLeader {
+            leader_hint: Some(NodeId(1))
+        })
+    );
+
+    let config = Config::builder(NodeId(2))
+        .forward_proposals(true)
+        .build()
+        .expect("valid");
+    let membership = Membership::with_voters([NodeId(1), NodeId(2), NodeId(3)]);
+    let mut forwarding = Node::new(config, Recovered::new_cluster(membership)).expect("ok");
+    forwarding.step(Message {
+        from: NodeId(1),
+        to: NodeId(2),
+        term: Term(1),
+        body: MessageBody::Heartbeat { commit: Index(0) },
+    });
+    drain_synced(&mut forwarding);
+    assert_eq!(
+        forwarding.propose(Bytes::from_static(b"x")),
+        Ok(Proposal::Forwarded { leader: NodeId(1) })
+    );
+    let lines = drain_synced(&mut forwarding);
+    assert_eq!(lines, ["send n2->n1 t1 ForwardProposals commands=1"]);
+}
+
+// Inconsistent recovered state is refused with a typed error.
+#[test]
+fn inconsistent_recovery_is_refused() {
+    let config = Config::builder(NodeId(1)).build().expect("valid");
+    let entry = |term, index| Entry {
+        id: LogId::new(term, index),
+        payload: Payload::Blank,
+    };
+    let base = Recovered {
+        hard_state: HardState {
+            term: Term(3),
+            vote: None,
+        },
+        membership: Membership::with_voters([NodeId(1)]),
+        entries: vec![entry(1, 1), entry(2, 2)],
+        applied: Index(2),
+    };
+    assert!(Node::new(config.clone(), base.clone()).is_ok());
+    let cases = [
+        (
+            Recovered {
+                membership: Membership::default(),
+                ..base.clone()
+            },
+            RecoveryError::NoVoters,
+        ),
+        (
+            Recovered {
+                entries: vec![entry(1, 1), entry(1, 3)],
+                ..base.clone()
+            },
+            RecoveryError::EntriesNotContiguous {
+                expected: Index(2),
+                found: Index(3),
+            },
+        ),
+        (
+            Recovered {
+                entries: vec![entry(2, 1), entry(1, 2)],
+                ..base.clone()
+            },
+            RecoveryError::EntryTermOutOfOrder {
+                index: Index(2),
+                term: Term(1),
+            },
+        ),
+        (
+            Recovered {
+                entries: vec![entry(4, 1)],
+                applied: Index(0),
+                ..base.clone()
+            },
+            RecoveryError::EntryTermOutOfOrder {
+                index: Index(1),
+                term: Term(4),
+            },
+        ),
+        (
+            Recovered {
+                applied: Index(3),
+                ..base.clone()
+            },
+            RecoveryError::AppliedBeyondLog {
+                applied: Index(3),
+                last: Index(2),
+            },
+        ),
+    ];
+    for (recovered, expected) in cases {
+        assert_eq!(Node::new(config.clone(), recovered).err(), Some(expected));
+    }
+}
+
+// A restarted node resumes its term and vote, and hands out only entries after `applied`.
+#[test]
+fn restart_resumes_without_reapplying() {
+    let config = Config::builder(NodeId(1)).build().expect("valid");
+    let entries = vec![
+        Entry {
+            id: LogId::new(1, 1),
+            payload: Payload::Blank,
+        },
+        Entry {
+            id: LogId::new(1, 2),
+            payload: Payload::Command(Bytes::from_static(b"a")),
+        },
+        Entry {
+            id: LogId::new(1, 3),
+            payload: Payload::Command(Bytes::from_static(b"b")),
+        },
+    ];
+    let recovered = Recovered {
+        hard_state: HardState {
+            term: Term(1),
+            vote: Some(NodeId(1)),
+        },
+        membership: Membership::with_voters([NodeId(1)]),
+        entries,
+        applied: Index(2),
+    };
+    let mut node = Node::new(config, recovered).expect("consistent");
+    assert_eq!(node.term(), Term(1));
+    assert_eq!(node.commit_index(), Index(2));
+    node.campaign().expect("voter");
+    let lines = drain_synced(&mut node);
+    let applies: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.starts_with("apply"))
+        .collect();
+    assert_eq!(applies, ["apply [1.3:1B 2.4:blank]"]);
+}
+
+// Misaddressed messages, messages from oneself and from node 0 are dropped without effect.
+#[test]
+fn misaddressed_messages_are_dropped() {
+    let mut node = node_with(1, &[1, 2, 3], 1);
+    for (from, to) in [(2, 3), (1, 1), (0, 1)] {
+        node.step(Message {
+            from: NodeId(from),
+            to: NodeId(to),
+            term: Term(9),
+            body: MessageBody::Heartbeat { commit: Index(5) },
+        });
+    }
+    assert_eq!(node.term(), Term(0));
+    assert!(drain(&mut node).is_empty());
+}
+
+fn arbitrary_message() -> impl Strategy<Value = Message> {
+    let entry = (0u64..6, 0u64..12, any::<bool>()).prop_map(|(term, index, blank)| Entry {
+        id: LogId::new(term, index),
+        payload: if blank {
+            Payload::Blank
+        } else {
+            Payload::Command(Bytes::from_static(b"p"))
+        },
+    });
+    let body = prop_oneof![
+        (0u64..6, 0u64..12).prop_map(|(term, index)| MessageBody::RequestVote {
+            last_log: LogId::new(term, index)
+        }),
+        any::<bool>().prop_map(|granted| MessageBody::RequestVoteResponse { granted }),
+        (
+            0u64..6,
+            0u64..12,
+            proptest::collection::vec(entry, 0..4),
+            0u64..14
+        )
+            .prop_map(
+                |(term, index, entries, commit)| MessageBody::AppendEntries {
+                    previous: LogId::new(term, index),
+                    entries,
+                    commit: Index(commit),
+                }
+            ),
+        (0u64..14).prop_map(|matched| MessageBody::AppendEntriesResponse(
+            AppendResponse::Accepted {
+                matched: Index(matched)
+            }
+        )),
+        (0u64..14, 0u64..6, 0u64..14).prop_map(|(rejected, term, index)| {
+            MessageBody::AppendEntriesResponse(AppendResponse::Rejected {
+                rejected: Index(rejected),
+                hint: LogId::new(term, index),
+            })
+        }),
+        Just(MessageBody::AppendEntriesResponse(
+            AppendResponse::StaleTerm
+        )),
+        (0u64..14).prop_map(|commit| MessageBody::Heartbeat {
+            commit: Index(commit)
+        }),
+        Just(MessageBody::HeartbeatResponse),
+        Just(MessageBody::ForwardProposals {
+            commands: vec![Bytes::from_static(b"f")]
+        }),
+    ];
+    (0u64..5, 0u64..6, body).prop_map(|(from, term, body)| Message {
+        from: NodeId(from),
+        to: NodeId(1),
+        term: Term(term),
+        body,
+    })
+}
+
+#[derive(Clone, Debug)]
+enum Input {
+    Tick,
+    Step(Message),
+    Propose,
+    Sync,
+}
+
+fn arbitrary_input() -> impl Strategy<Value = Input> {
+    prop_oneof![
+        2 => Just(Input::Tick),
+        6 => arbitrary_message().prop_map(Input::Step),
+        1 => Just(Input::Propose),
+        2 => Just(Input::Sync),
+    ]
+}
+
+proptest! {
+    // Arbitrary peer messages, ticks and acknowledgements never panic a node, never lower its
+    // term, never put its commit index past its durable log, and never grant two votes in a term.
+    #[test]
+    fn arbitrary_peer_input_keeps_invariants(inputs in proptest::collection::vec(arbitrary_input(), 1..200)) {
+        let mut node = node_with(1, &[1, 2, 3], 1);
+        let mut issued = WriteId(0);
+        let mut votes = std::collections::BTreeMap::new();
+        let mut last_term = Term(0);
+        for input in inputs {
+            match input {
+                Input::Tick => node.tick(),
+                Input::Step(message) => node.step(message),
+                Input::Propose => { let _ = node.propose(Bytes::from_static(b"c")); }
+                Input::Sync => { node.persisted(issued).expect("issued"); }
+            }
+            while let Some(action) = node.poll_action() {
+                match action {
+                    Action::Persist(write) => issued = write.id(),
+                    Action::Send(message) => {
+                        if let MessageBody::RequestVoteResponse { granted: true } = message.body {
+                            let previous = votes.insert(message.term, message.to);
+                            prop_assert!(previous.is_none_or(|voted| voted == message.to),
+                                "two votes in term {}", message.term.0);
+                        }
+                    }
+                    Action::Apply(entries) => {
+                        let last = entries.last().map(Entry::index).expect("non-empty");
+                        node.applied(last).expect("handed out");
+                    }
+                    Action::Event(Event::TermChanged { term }) => prop_assert!(term > last_term),
+                    Action::Event(_) => {}
+                }
+            }
+            prop_assert!(node.term() >= last_term);
+            last_term = node.term();
+            let status = node.status();
+            if status.role != Role::Leader {
+                prop_assert!(status.commit <= status.durable_index.max(status.applied));
+            }
+            prop_assert!(status.durable_index <= status.last_index);
+        }
+    }
+}
