@@ -196,6 +196,7 @@ impl Node {
     /// One tick of the logical clock: followers and candidates count toward an election,
     /// leaders toward the next heartbeat.
     pub fn tick(&mut self) {
+        let _span = self.span("tick");
         match &mut self.role {
             RoleState::Leader(leader) => {
                 let timers = &mut self.shared.timers;
@@ -224,6 +225,7 @@ impl Node {
     /// Acknowledging a write that was already acknowledged is harmless; acknowledging one
     /// that was never issued is an error and changes nothing.
     pub fn persisted(&mut self, write: WriteId) -> Result<(), AcknowledgementError> {
+        let _span = self.span("persisted");
         if write > self.shared.last_write {
             return Err(AcknowledgementError::UnknownWrite {
                 write: write.0,
@@ -257,6 +259,7 @@ impl Node {
     /// A message from a peer. Malformed, stale or misaddressed messages are dropped with a
     /// trace event; no message can make the node panic.
     pub fn step(&mut self, message: Message) {
+        let _span = self.span("step");
         let me = self.id();
         if message.to != me || message.from == me || message.from.0 == 0 {
             tracing::debug!(node = me.0, %message, "dropping a misaddressed message");
@@ -351,6 +354,7 @@ impl Node {
 
     /// Starts an election now instead of waiting for the election timeout.
     pub fn campaign(&mut self) -> Result<(), CampaignError> {
+        let _span = self.span("campaign");
         if !self.shared.membership.is_voter(self.id()) {
             return Err(CampaignError::NotVoter);
         }
@@ -359,6 +363,19 @@ impl Node {
         }
         self.become_candidate();
         Ok(())
+    }
+
+    /// A span naming the node, its term and role around one input, so that every trace
+    /// event inside says where it happened. Free when no subscriber listens.
+    fn span(&self, input: &'static str) -> tracing::span::EnteredSpan {
+        tracing::debug_span!(
+            "raft",
+            node = self.shared.id().0,
+            term = self.shared.term().0,
+            role = %self.role.role(),
+            input
+        )
+        .entered()
     }
 
     // ----- message handlers shared by roles -----
