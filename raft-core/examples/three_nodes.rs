@@ -34,7 +34,9 @@ impl World {
         let machines = (1..=size)
             .map(|id| {
                 let id = NodeId(id);
-                let config = Config::builder(id).build().expect("default config is valid");
+                let config = Config::builder(id)
+                    .build()
+                    .expect("default config is valid");
                 let node = Node::new(config, Recovered::new_cluster(membership.clone()))
                     .expect("a new cluster is consistent");
                 let machine = Machine {
@@ -68,16 +70,21 @@ impl World {
                         machine.disk_hard_state = hard_state;
                     }
                     if let Some(log) = &write.log {
-                        machine.disk_entries.truncate(log.first_index.0 as usize - 1);
+                        machine
+                            .disk_entries
+                            .truncate(log.first_index.0 as usize - 1);
                         machine.disk_entries.extend(log.entries.iter().cloned());
                     }
-                    node.persisted(write.id()).expect("the node issued this write");
+                    node.persisted(write.id())
+                        .expect("the node issued this write");
                 }
                 Action::Send(message) => self.network.push_back(message),
                 Action::Apply(entries) => {
                     for entry in &entries {
                         if let Payload::Command(command) = &entry.payload {
-                            machine.applied.push(String::from_utf8_lossy(command).into_owned());
+                            machine
+                                .applied
+                                .push(String::from_utf8_lossy(command).into_owned());
                         }
                         machine.applied_index = entry.index();
                     }
@@ -132,7 +139,10 @@ impl World {
             .expect("leader is up")
             .propose(Bytes::copy_from_slice(command.as_bytes()))
             .expect("the leader accepts proposals");
-        println!("  proposed {command:?} as entry {}", proposal.log_id().expect("appended"));
+        println!(
+            "  proposed {command:?} as entry {}",
+            proposal.log_id().expect("appended")
+        );
         self.drain(leader);
     }
 
@@ -143,7 +153,10 @@ impl World {
 
     fn restart(&mut self, id: NodeId) {
         let machine = self.machines.get_mut(&id).expect("machine exists");
-        let config = Config::builder(id).random_seed(id.0 + 100).build().expect("valid");
+        let config = Config::builder(id)
+            .random_seed(id.0 + 100)
+            .build()
+            .expect("valid");
         let recovered = Recovered {
             hard_state: machine.disk_hard_state,
             membership: self.membership.clone(),
@@ -186,7 +199,10 @@ fn main() {
     }
     let expected = ["x=1", "y=2", "z=3", "w=4"];
     for (id, machine) in &world.machines {
-        assert_eq!(machine.applied, expected, "{id} applied every committed command in order");
+        assert_eq!(
+            machine.applied, expected,
+            "{id} applied every committed command in order"
+        );
     }
     println!("every node applied the same {} commands", expected.len());
 }

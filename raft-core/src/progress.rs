@@ -34,6 +34,8 @@ pub(crate) struct Progress {
     paused: bool,
     /// In `Replicate`: the last index of each unanswered append.
     in_flight: VecDeque<Index>,
+    /// The highest commit index sent to the follower.
+    pub(crate) commit_sent: Index,
 }
 
 impl Progress {
@@ -45,7 +47,13 @@ impl Progress {
             state: ReplicationState::Probe,
             paused: false,
             in_flight: VecDeque::new(),
+            commit_sent: Index(0),
         }
+    }
+
+    /// Whether the follower holds committed entries it has not been told are committed.
+    pub(crate) fn lacks_commit(&self, commit: Index) -> bool {
+        self.commit_sent < commit.min(self.matched)
     }
 
     /// The number of unanswered appends carrying entries.

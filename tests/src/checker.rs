@@ -91,13 +91,13 @@ impl SafetyChecker {
 
     fn check_monotonic(&mut self, id: NodeId, node: &Node) -> Result<(), Violation> {
         let term = node.term();
-        if let Some(seen) = self.term_seen.insert(id, term) {
-            if term < seen {
-                return violation(
-                    "monotonic term",
-                    format!("{id} went from term {} to {}", seen.0, term.0),
-                );
-            }
+        if let Some(seen) = self.term_seen.insert(id, term)
+            && term < seen
+        {
+            return violation(
+                "monotonic term",
+                format!("{id} went from term {} to {}", seen.0, term.0),
+            );
         }
         let commit = node.commit_index();
         if commit > node.last_log_id().index {
@@ -110,13 +110,13 @@ impl SafetyChecker {
                 ),
             );
         }
-        if let Some(seen) = self.commit_seen.get(&id) {
-            if commit < *seen {
-                return violation(
-                    "monotonic commit",
-                    format!("{id} commit went from {} to {}", seen.0, commit.0),
-                );
-            }
+        if let Some(seen) = self.commit_seen.get(&id)
+            && commit < *seen
+        {
+            return violation(
+                "monotonic commit",
+                format!("{id} commit went from {} to {}", seen.0, commit.0),
+            );
         }
         Ok(())
     }
@@ -145,20 +145,21 @@ impl SafetyChecker {
         }
         let term = node.term();
         let log: Vec<LogId> = node.log_entries().map(|entry| entry.id).collect();
-        if let Some((seen_term, seen_log)) = self.leader_logs.get(&id) {
-            if *seen_term == term && !log.starts_with(seen_log) {
-                return violation(
-                    "leader append-only",
-                    format!(
-                        "leader {id} of term {} changed its log: had {} entries ending {:?}, now {} ending {:?}",
-                        term.0,
-                        seen_log.len(),
-                        seen_log.last(),
-                        log.len(),
-                        log.last()
-                    ),
-                );
-            }
+        if let Some((seen_term, seen_log)) = self.leader_logs.get(&id)
+            && *seen_term == term
+            && !log.starts_with(seen_log)
+        {
+            return violation(
+                "leader append-only",
+                format!(
+                    "leader {id} of term {} changed its log: had {} entries ending {:?}, now {} ending {:?}",
+                    term.0,
+                    seen_log.len(),
+                    seen_log.last(),
+                    log.len(),
+                    log.last()
+                ),
+            );
         }
         self.leader_logs.insert(id, (term, log));
         Ok(())

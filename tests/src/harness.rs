@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use raft_core::{
-    Action, Config, ConfigBuilder, Entry, Index, Membership, Message, Node, NodeId, Proposal,
-    ProposeError, Recovered, Role,
+    Action, Config, ConfigBuilder, Entry, Index, LogWrite, Membership, Message, Node, NodeId,
+    Proposal, ProposeError, Recovered, Role, Write, WriteId,
 };
 
 use crate::checker::{NodeView, SafetyChecker, Violation};
@@ -41,6 +41,11 @@ pub struct Cluster {
     configure: Box<dyn Fn(ConfigBuilder) -> ConfigBuilder>,
     /// Acknowledge every write as soon as it is issued.
     pub auto_sync: bool,
+    /// Panic as soon as the checker finds a violation (the default). When false, the
+    /// first violation is kept for [`Cluster::first_violation`] and the run goes on, so
+    /// that a property test can report it as an ordinary failure.
+    pub panic_on_violation: bool,
+    first_violation: Option<Violation>,
     trace: Vec<String>,
     checker: SafetyChecker,
 }
@@ -64,6 +69,8 @@ impl Cluster {
             in_flight: VecDeque::new(),
             configure: Box::new(configure),
             auto_sync: true,
+            panic_on_violation: true,
+            first_violation: None,
             trace: Vec::new(),
             checker: SafetyChecker::new(),
         };
@@ -80,6 +87,63 @@ impl Cluster {
                 },
             );
         }
+        cluster
+    }
+
+    /// A cluster whose nodes start from the given recovered states instead of a new
+    /// cluster's empty one, e.g. to build divergent logs (Raft paper, Figure 7).
+    ///
+    /// Each node's storage is seeded with its recovered hard state and entries, all
+    /// durable, so that a later crash and restart recovers them again. Entries up to a
+    /// state's `applied` index count as already applied by its state machine. Every state
+    /// must name the same membership, which also serves for restarts; node configurations
+    /// pass through `configure` as in [`Cluster::with_config`]. Panics if a state is
+    /// inconsistent or the states are unsafe together (the checker runs once at the end).
+    pub fn from_recovered(
+        states: Vec<(NodeId, Recovered)>,
+        configure: impl Fn(ConfigBuilder) -> ConfigBuilder + 'static,
+    ) -> Cluster {
+        let membership = states
+            .first()
+            .map(|(_, recovered)| recovered.membership.clone())
+            .expect("at least one node");
+        let mut cluster = Cluster::with_config(0, configure);
+        cluster.membership = membership.clone();
+        for (id, recovered) in states {
+            assert_eq!(
+                recovered.membership, membership,
+                "{id} recovered another membership"
+            );
+            let mut storage = InMemoryStorage::default();
+            storage.submit(Write {
+                id: WriteId(0),
+                hard_state: Some(recovered.hard_state),
+                log: Some(LogWrite {
+                    first_index: Index(1),
+                    entries: recovered.entries.clone(),
+                }),
+            });
+            storage.sync();
+            let applied_count = usize::try_from(recovered.applied.0).unwrap_or(usize::MAX);
+            let applied = recovered
+                .entries
+                .iter()
+                .take(applied_count)
+                .cloned()
+                .collect();
+            let node = cluster.start_node(id, recovered, 0);
+            let previous = cluster.servers.insert(
+                id,
+                Server {
+                    node: Some(node),
+                    storage,
+                    applied,
+                    incarnation: 0,
+                },
+            );
+            assert!(previous.is_none(), "{id} given twice");
+        }
+        cluster.assert_safe();
         cluster
     }
 
@@ -175,10 +239,8 @@ impl Cluster {
             match action {
                 Action::Persist(write) => {
                     server.storage.submit(write);
-                    if auto_sync {
-                        if let Some(last) = server.storage.sync() {
-                            node.persisted(last).expect("write was issued");
-                        }
+                    if auto_sync && let Some(last) = server.storage.sync() {
+                        node.persisted(last).expect("write was issued");
                     }
                 }
                 Action::Send(message) => self.in_flight.push_back(message),
@@ -209,8 +271,17 @@ impl Cluster {
         self.checker.check(&views)
     }
 
+    /// The first violation the automatic checks found while `panic_on_violation` was off.
+    pub fn first_violation(&self) -> Option<&Violation> {
+        self.first_violation.as_ref()
+    }
+
     fn assert_safe(&mut self) {
         if let Err(violation) = self.check_safety() {
+            if !self.panic_on_violation {
+                self.first_violation.get_or_insert(violation);
+                return;
+            }
             let tail: Vec<&String> = self.trace.iter().rev().take(40).rev().collect();
             panic!("{violation}\nlast actions:\n{tail:#?}");
         }
@@ -243,13 +314,41 @@ impl Cluster {
         outcome
     }
 
+    /// Proposes every command on node `id` before draining its actions once, as a driver
+    /// that batches client requests would; returns each proposal's outcome in order.
+    pub fn propose_many(
+        &mut self,
+        id: NodeId,
+        commands: &[&[u8]],
+    ) -> Vec<Result<Proposal, ProposeError>> {
+        let mut outcomes = Vec::new();
+        self.with_node(id, |node| {
+            for command in commands {
+                outcomes.push(node.propose(Bytes::copy_from_slice(command)));
+            }
+        });
+        outcomes
+    }
+
     /// Makes every queued write of node `id` durable and acknowledges it.
     pub fn sync(&mut self, id: NodeId) {
         let server = self.servers.get_mut(&id).expect("server exists");
-        if let Some(last) = server.storage.sync() {
-            if let Some(node) = server.node.as_mut() {
-                node.persisted(last).expect("write was issued");
-            }
+        if let Some(last) = server.storage.sync()
+            && let Some(node) = server.node.as_mut()
+        {
+            node.persisted(last).expect("write was issued");
+        }
+        self.drain(id);
+    }
+
+    /// Makes only the oldest queued write of node `id` durable and acknowledges it (a
+    /// partial fsync: a crash now keeps that write and loses the later ones).
+    pub fn sync_one(&mut self, id: NodeId) {
+        let server = self.servers.get_mut(&id).expect("server exists");
+        if let Some(write) = server.storage.sync_one()
+            && let Some(node) = server.node.as_mut()
+        {
+            node.persisted(write).expect("write was issued");
         }
         self.drain(id);
     }
@@ -260,6 +359,15 @@ impl Cluster {
         let to = message.to;
         if self.servers.contains_key(&to) {
             self.with_node(to, |node| node.step(message));
+        }
+    }
+
+    /// Hands `message` to node `id` whatever its `to` says, as a misrouting transport
+    /// would (a crashed node loses it).
+    pub fn deliver_to(&mut self, id: NodeId, message: Message) {
+        self.trace.push(format!("deliver to {id}: {message}"));
+        if self.servers.contains_key(&id) {
+            self.with_node(id, |node| node.step(message));
         }
     }
 

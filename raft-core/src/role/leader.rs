@@ -83,10 +83,10 @@ impl LeaderState {
         if !self.entries_pending && !self.commit_pending {
             return;
         }
-        let announce_commit = self.commit_pending;
         self.entries_pending = false;
         self.commit_pending = false;
         for (peer, progress) in &mut self.progress {
+            let announce_commit = progress.lacks_commit(shared.commit);
             send_appends(progress, shared, *peer, announce_commit);
         }
     }
@@ -118,7 +118,10 @@ impl LeaderState {
                     return;
                 }
                 let advanced = progress.accepted(matched);
-                send_appends(progress, shared, from, false);
+                // A follower whose append was outstanding when the commit index moved was
+                // skipped by that announcement; tell it now if it can use it.
+                let announce_commit = progress.lacks_commit(shared.commit);
+                send_appends(progress, shared, from, announce_commit);
                 if advanced {
                     self.maybe_commit(shared);
                 }
@@ -140,7 +143,14 @@ impl LeaderState {
             return;
         };
         progress.heartbeat_answered();
-        if progress.matched < shared.log.last_index() {
+        let last_sent = progress.next.previous();
+        if progress.state == ReplicationState::Replicate && progress.matched < last_sent {
+            // Appends are unanswered while the follower answers heartbeats: some may be
+            // lost, and a full window would never drain. An empty append at the last sent
+            // index settles it: accepted, it frees the window; rejected, it falls back to
+            // probing from the follower's hint.
+            send_append(progress, shared, from, last_sent, Vec::new());
+        } else if progress.matched < shared.log.last_index() {
             send_appends(progress, shared, from, true);
         }
     }
@@ -148,8 +158,9 @@ impl LeaderState {
     /// Sends every follower a heartbeat carrying the commit index, capped at what that
     /// follower is known to hold.
     pub(crate) fn heartbeat(&mut self, shared: &mut Shared) {
-        for (peer, progress) in &self.progress {
+        for (peer, progress) in &mut self.progress {
             let commit = shared.commit.min(progress.matched);
+            progress.commit_sent = progress.commit_sent.max(commit);
             shared.send(*peer, MessageBody::Heartbeat { commit });
         }
     }
@@ -214,36 +225,52 @@ fn send_appends(progress: &mut Progress, shared: &mut Shared, peer: NodeId, even
         {
             break;
         }
-        let previous_index = progress.next.previous();
-        let Some(previous_term) = shared.log.term_at(previous_index) else {
-            tracing::error!(
-                node = shared.id().0,
-                peer = peer.0,
-                index = previous_index.0,
-                "the entry before a follower's next index is not in the log"
-            );
-            break;
-        };
         let entries = if has_entries {
             shared.log.entries_from(progress.next, bytes_max)
         } else {
             Vec::new()
         };
-        progress.sent(entries.last().map(Entry::index));
-        shared.send(
-            peer,
-            MessageBody::AppendEntries {
-                previous: LogId {
-                    term: previous_term,
-                    index: previous_index,
-                },
-                entries,
-                commit: shared.commit,
-            },
-        );
+        if !send_append(progress, shared, peer, progress.next.previous(), entries) {
+            break;
+        }
         sent_any = true;
         if progress.state == ReplicationState::Probe {
             break;
         }
     }
+}
+
+/// Sends `peer` one append of `entries` following `previous_index`, and records it in the
+/// follower's progress. Returns false, sending nothing, if the leader's log no longer holds
+/// the entry at `previous_index`.
+fn send_append(
+    progress: &mut Progress,
+    shared: &mut Shared,
+    peer: NodeId,
+    previous_index: Index,
+    entries: Vec<Entry>,
+) -> bool {
+    let Some(previous_term) = shared.log.term_at(previous_index) else {
+        tracing::error!(
+            node = shared.id().0,
+            peer = peer.0,
+            index = previous_index.0,
+            "the entry before a follower's next index is not in the log"
+        );
+        return false;
+    };
+    progress.sent(entries.last().map(Entry::index));
+    progress.commit_sent = progress.commit_sent.max(shared.commit);
+    shared.send(
+        peer,
+        MessageBody::AppendEntries {
+            previous: LogId {
+                term: previous_term,
+                index: previous_index,
+            },
+            entries,
+            commit: shared.commit,
+        },
+    );
+    true
 }
