@@ -122,7 +122,8 @@ impl LeaderState {
                 // skipped by that announcement; tell it now if it can use it.
                 let announce_commit = progress.lacks_commit(shared.commit);
                 send_appends(progress, shared, from, announce_commit);
-                if advanced {
+                // Only a follower passing the commit index can move it.
+                if advanced && matched > shared.commit {
                     self.maybe_commit(shared);
                 }
             }
