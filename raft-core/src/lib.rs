@@ -71,6 +71,8 @@ pub mod action;
 pub mod config;
 pub mod error;
 mod log;
+#[cfg(test)]
+mod log_properties;
 pub mod message;
 mod node;
 #[cfg(test)]
