@@ -1,12 +1,10 @@
-//! Cross-crate test tools for the raft workspace: an in-memory storage stand-in, a
-//! manually driven cluster harness, and Raft's safety checker.
+//! Cross-crate scenario and property suites for the raft workspace. The tools they use —
+//! the scripting harness, the in-memory storage stand-in and the safety checker — live in
+//! `raft-sim` and are re-exported here for the suites' convenience.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod checker;
-pub mod harness;
-pub mod storage;
-
-pub use checker::{NodeView, SafetyChecker, Violation};
-pub use harness::Cluster;
-pub use storage::InMemoryStorage;
+pub use raft_sim::checker;
+pub use raft_sim::script as harness;
+pub use raft_sim::storage;
+pub use raft_sim::{Cluster, InMemoryStorage, NodeView, SafetyChecker, Violation};
