@@ -1,8 +1,14 @@
 //! Raft's safety properties, checked over the whole cluster after every step.
 //!
-//! The checker remembers what it has seen (leaders per term, committed and applied
-//! entries, each node's last term and commit) so that a property violated across time,
-//! not only within one moment, is caught too.
+//! The checker remembers what it has seen (leaders per term, every log entry ever held by
+//! any node, committed and applied entries, each node's last term and commit) so that a
+//! property violated across time, not only within one moment, is caught too.
+//!
+//! Every check is incremental: a node whose state did not change costs a few comparisons,
+//! so the simulator can afford to check after every event. Log matching, for instance, is
+//! checked through an equivalent per-entry rule: two entries with the same index and term
+//! must carry the same payload and follow entries of the same term. By induction on the
+//! index, that makes any two logs holding the same entry identical up to it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -48,16 +54,36 @@ struct CommittedEntry {
     binding_from: Term,
 }
 
+/// What the checker last saw of one node.
+#[derive(Clone, Debug, Default)]
+struct NodeMirror {
+    /// The ids of the node's log entries, as last checked.
+    log: Vec<LogId>,
+    /// Role and term when last checked; `None` before the first check or after a restart.
+    role_term: Option<(Role, Term)>,
+    /// Commit index when last checked, reset by a restart.
+    commit: Option<Index>,
+    /// How many applied entries were checked.
+    applied: usize,
+    /// While leader: the committed indexes checked present in its log.
+    completeness_checked: Index,
+}
+
+/// An entry seen in some log, with the term of the entry before it.
+#[derive(Clone, Debug)]
+struct SeenEntry {
+    entry: Entry,
+    previous_term: Term,
+}
+
 /// Checks election safety, leader append-only, log matching, leader completeness,
 /// state-machine safety, durability of committed entries, and per-node monotonicity.
 #[derive(Debug, Default)]
 pub struct SafetyChecker {
     leaders: BTreeMap<Term, NodeId>,
-    leader_logs: BTreeMap<NodeId, (Term, Vec<LogId>)>,
+    seen_entries: BTreeMap<LogId, SeenEntry>,
     committed: BTreeMap<Index, CommittedEntry>,
-    commit_seen: BTreeMap<NodeId, Index>,
-    term_seen: BTreeMap<NodeId, Term>,
-    applied_checked: BTreeMap<NodeId, usize>,
+    mirrors: BTreeMap<NodeId, NodeMirror>,
 }
 
 impl SafetyChecker {
@@ -69,29 +95,56 @@ impl SafetyChecker {
     /// Node `id` crashed and restarted: its volatile commit index and any term that never
     /// became durable may legitimately be lower now.
     pub fn restarted(&mut self, id: NodeId) {
-        self.commit_seen.remove(&id);
-        self.term_seen.remove(&id);
-        self.leader_logs.remove(&id);
+        let mirror = self.mirrors.entry(id).or_default();
+        mirror.role_term = None;
+        mirror.commit = None;
+        mirror.completeness_checked = Index(0);
     }
 
-    /// Checks every property over the cluster as it is now.
+    /// Node `id`'s state machine starts over from an empty state (a volatile state machine
+    /// after a restart): its applied entries are checked again from index 1.
+    pub fn state_machine_restarted(&mut self, id: NodeId) {
+        self.mirrors.entry(id).or_default().applied = 0;
+    }
+
+    /// The number of distinct entries known committed.
+    pub fn committed_count(&self) -> usize {
+        self.committed.len()
+    }
+
+    /// The number of terms that had a leader.
+    pub fn leader_terms(&self) -> usize {
+        self.leaders.len()
+    }
+
+    /// Checks every property over the given nodes as they are now. Nodes left out are
+    /// assumed unchanged since their last check.
     pub fn check(&mut self, views: &[NodeView<'_>]) -> Result<(), Violation> {
         for view in views {
-            if let Some(node) = view.node {
-                self.check_monotonic(view.id, node)?;
-                self.check_election_safety(view.id, node)?;
-                self.check_leader_append_only(view.id, node)?;
-                self.record_committed(view.id, node)?;
-            }
-            self.check_applied(view)?;
+            self.check_node(view)?;
         }
-        self.check_log_matching(views)?;
-        self.check_leader_completeness(views)
+        Ok(())
+    }
+
+    /// Checks every property for one node as it is now.
+    pub fn check_node(&mut self, view: &NodeView<'_>) -> Result<(), Violation> {
+        if let Some(node) = view.node {
+            self.check_monotonic(view.id, node)?;
+            self.check_election_safety(view.id, node)?;
+            self.check_log(view.id, node)?;
+            self.record_committed(view.id, node)?;
+            self.check_leader_completeness(view.id, node)?;
+            let mirror = self.mirrors.entry(view.id).or_default();
+            mirror.role_term = Some((node.role(), node.term()));
+            mirror.commit = Some(node.commit_index());
+        }
+        self.check_applied(view)
     }
 
     fn check_monotonic(&mut self, id: NodeId, node: &Node) -> Result<(), Violation> {
+        let mirror = self.mirrors.entry(id).or_default();
         let term = node.term();
-        if let Some(seen) = self.term_seen.insert(id, term)
+        if let Some((_, seen)) = mirror.role_term
             && term < seen
         {
             return violation(
@@ -110,8 +163,8 @@ impl SafetyChecker {
                 ),
             );
         }
-        if let Some(seen) = self.commit_seen.get(&id)
-            && commit < *seen
+        if let Some(seen) = mirror.commit
+            && commit < seen
         {
             return violation(
                 "monotonic commit",
@@ -138,36 +191,76 @@ impl SafetyChecker {
         }
     }
 
-    fn check_leader_append_only(&mut self, id: NodeId, node: &Node) -> Result<(), Violation> {
-        if node.role() != Role::Leader {
-            self.leader_logs.remove(&id);
-            return Ok(());
+    /// Leader append-only and log matching, over the part of the log that changed.
+    fn check_log(&mut self, id: NodeId, node: &Node) -> Result<(), Violation> {
+        let mirror = self.mirrors.entry(id).or_default();
+        let last = usize::try_from(node.last_log_id().index.0).unwrap_or(usize::MAX);
+        // Walk back from the end to the last entry the mirror still agrees with; when
+        // nothing changed this stops at once.
+        let mut agreed = mirror.log.len().min(last);
+        while agreed > 0 {
+            let same = node
+                .entry(Index(agreed as u64))
+                .is_some_and(|entry| entry.id == mirror.log[agreed - 1]);
+            if same {
+                break;
+            }
+            agreed -= 1;
         }
-        let term = node.term();
-        let log: Vec<LogId> = node.log_entries().map(|entry| entry.id).collect();
-        if let Some((seen_term, seen_log)) = self.leader_logs.get(&id)
-            && *seen_term == term
-            && !log.starts_with(seen_log)
-        {
+        let was_leader_of_term = mirror.role_term == Some((Role::Leader, node.term()));
+        if node.role() == Role::Leader && was_leader_of_term && agreed < mirror.log.len() {
             return violation(
                 "leader append-only",
                 format!(
                     "leader {id} of term {} changed its log: had {} entries ending {:?}, now {} ending {:?}",
-                    term.0,
-                    seen_log.len(),
-                    seen_log.last(),
-                    log.len(),
-                    log.last()
+                    node.term().0,
+                    mirror.log.len(),
+                    mirror.log.last(),
+                    last,
+                    node.last_log_id()
                 ),
             );
         }
-        self.leader_logs.insert(id, (term, log));
+        mirror.log.truncate(agreed);
+        for position in agreed + 1..=last {
+            let Some(entry) = node.entry(Index(position as u64)) else {
+                return violation(
+                    "log matching",
+                    format!("{id} lacks entry {position} below its last index"),
+                );
+            };
+            let previous_term = mirror.log.last().map_or(Term(0), |previous| previous.term);
+            match self.seen_entries.get(&entry.id) {
+                Some(seen) if seen.entry != *entry || seen.previous_term != previous_term => {
+                    return violation(
+                        "log matching",
+                        format!(
+                            "{id} holds {} at index {position} after a term-{} entry; another log \
+                             held a different entry with that id ({:?}, after a term-{} entry)",
+                            entry, previous_term.0, seen.entry.payload, seen.previous_term.0
+                        ),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    self.seen_entries.insert(
+                        entry.id,
+                        SeenEntry {
+                            entry: entry.clone(),
+                            previous_term,
+                        },
+                    );
+                }
+            }
+            mirror.log.push(entry.id);
+        }
         Ok(())
     }
 
     fn record_committed(&mut self, id: NodeId, node: &Node) -> Result<(), Violation> {
         let commit = node.commit_index();
-        let from = self.commit_seen.get(&id).copied().unwrap_or_default();
+        let mirror = self.mirrors.entry(id).or_default();
+        let from = mirror.commit.unwrap_or_default();
         let mut index = from.next();
         while index <= commit {
             let Some(entry) = node.entry(index) else {
@@ -199,13 +292,12 @@ impl SafetyChecker {
             }
             index = index.next();
         }
-        self.commit_seen.insert(id, commit);
         Ok(())
     }
 
     fn check_applied(&mut self, view: &NodeView<'_>) -> Result<(), Violation> {
-        let checked = self.applied_checked.get(&view.id).copied().unwrap_or(0);
-        for (position, entry) in view.applied.iter().enumerate().skip(checked) {
+        let mirror = self.mirrors.entry(view.id).or_default();
+        for (position, entry) in view.applied.iter().enumerate().skip(mirror.applied) {
             let index = Index(position as u64 + 1);
             if entry.index() != index {
                 return violation(
@@ -232,69 +324,35 @@ impl SafetyChecker {
                 }
             }
         }
-        self.applied_checked.insert(view.id, view.applied.len());
+        mirror.applied = view.applied.len();
         Ok(())
     }
 
-    fn check_log_matching(&self, views: &[NodeView<'_>]) -> Result<(), Violation> {
-        let logs: Vec<(NodeId, Vec<&Entry>)> = views
-            .iter()
-            .filter_map(|view| {
-                view.node
-                    .map(|node| (view.id, node.log_entries().collect()))
-            })
-            .collect();
-        for (position, (left_id, left)) in logs.iter().enumerate() {
-            for (right_id, right) in logs.iter().skip(position + 1) {
-                // The highest index where both logs hold an entry of the same term...
-                let shared_length = left.len().min(right.len());
-                let Some(top) = (0..shared_length)
-                    .rev()
-                    .find(|slot| left[*slot].term() == right[*slot].term())
-                else {
-                    continue;
-                };
-                // ...must be preceded by identical logs.
-                for slot in 0..=top {
-                    if left[slot] != right[slot] {
-                        return violation(
-                            "log matching",
-                            format!(
-                                "{left_id} and {right_id} agree at {} but differ at index {}: {} vs {}",
-                                left[top].id,
-                                slot + 1,
-                                left[slot],
-                                right[slot]
-                            ),
-                        );
-                    }
-                }
-            }
+    /// A leader must hold every entry committed in its term or earlier: checked in full
+    /// when it becomes leader, then only for entries committed since.
+    fn check_leader_completeness(&mut self, id: NodeId, node: &Node) -> Result<(), Violation> {
+        let mirror = self.mirrors.entry(id).or_default();
+        if node.role() != Role::Leader {
+            mirror.completeness_checked = Index(0);
+            return Ok(());
         }
-        Ok(())
-    }
-
-    fn check_leader_completeness(&self, views: &[NodeView<'_>]) -> Result<(), Violation> {
-        for view in views {
-            let Some(node) = view.node else { continue };
-            if node.role() != Role::Leader {
-                continue;
+        if mirror.role_term != Some((Role::Leader, node.term())) {
+            mirror.completeness_checked = Index(0);
+        }
+        let from = mirror.completeness_checked.next();
+        for (index, committed) in self.committed.range(from..) {
+            if node.term() >= committed.binding_from && node.entry(*index) != Some(&committed.entry)
+            {
+                return violation(
+                    "leader completeness",
+                    format!(
+                        "leader {id} of term {} lacks committed entry {}",
+                        node.term().0,
+                        committed.entry
+                    ),
+                );
             }
-            for (index, committed) in &self.committed {
-                if node.term() >= committed.binding_from
-                    && node.entry(*index) != Some(&committed.entry)
-                {
-                    return violation(
-                        "leader completeness",
-                        format!(
-                            "leader {} of term {} lacks committed entry {}",
-                            view.id,
-                            node.term().0,
-                            committed.entry
-                        ),
-                    );
-                }
-            }
+            mirror.completeness_checked = *index;
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod checker;
+pub mod history;
 pub mod script;
 pub mod storage;
 
