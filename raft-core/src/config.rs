@@ -68,13 +68,15 @@ impl Config {
         self.append_in_flight_max
     }
 
-    /// The payload bytes one append message carries at most (it always carries at least
-    /// one entry, however large).
+    /// The bytes one append message carries at most, counting each entry's payload plus
+    /// [`ENTRY_OVERHEAD_BYTES`](crate::types::ENTRY_OVERHEAD_BYTES) (it always carries at
+    /// least one entry, however large).
     pub fn append_bytes_max(&self) -> usize {
         self.append_bytes_max
     }
 
-    /// The payload bytes a leader holds uncommitted before it refuses new proposals.
+    /// The bytes (counted as for `append_bytes_max`) a leader holds uncommitted before it
+    /// refuses new proposals.
     pub fn uncommitted_bytes_max(&self) -> usize {
         self.uncommitted_bytes_max
     }

@@ -97,4 +97,4 @@ pub use progress::ReplicationState;
 pub use quorum::{Membership, VoteResult};
 pub use recovered::Recovered;
 pub use status::{FollowerStatus, Role, Status};
-pub use types::{Entry, HardState, Index, LogId, NodeId, Payload, Term};
+pub use types::{ENTRY_OVERHEAD_BYTES, Entry, HardState, Index, LogId, NodeId, Payload, Term};

@@ -136,12 +136,19 @@ impl RaftLog {
         &mut self,
         previous: LogId,
         entries: Vec<Entry>,
+        leader_term: Term,
         commit: Index,
     ) -> FollowerAppend {
+        // Checked first, so that no arithmetic below sees a forged, huge index.
+        if previous.index > self.last_index() {
+            return FollowerAppend::Mismatch;
+        }
         let mut expected = previous.index.next();
         let mut term_floor = previous.term;
         for entry in &entries {
-            if entry.index() != expected || entry.term() < term_floor {
+            // No leader creates entries of a later term than its own.
+            if entry.index() != expected || entry.term() < term_floor || entry.term() > leader_term
+            {
                 return FollowerAppend::Malformed;
             }
             expected = expected.next();
@@ -208,7 +215,7 @@ impl RaftLog {
         self.base.index
     }
 
-    /// Clones entries from `from` on, as many as fit in `bytes_max` payload bytes (at
+    /// Clones entries from `from` on, as many as fit in `bytes_max` accounted bytes (at
     /// least one when any exist).
     pub(crate) fn entries_from(&self, from: Index, bytes_max: usize) -> Vec<Entry> {
         let Some(start) = from.0.checked_sub(self.first_index().0) else {
@@ -221,7 +228,7 @@ impl RaftLog {
         let mut bytes = 0usize;
         let mut count = 0usize;
         for entry in self.entries.range(start..) {
-            bytes = bytes.saturating_add(entry.payload.size());
+            bytes = bytes.saturating_add(entry.payload.accounted_size());
             if count > 0 && bytes > bytes_max {
                 break;
             }
@@ -248,7 +255,7 @@ impl RaftLog {
             .collect()
     }
 
-    /// Sum of payload bytes of the entries after `after` up to `through` (inclusive).
+    /// Sum of accounted bytes of the entries after `after` up to `through` (inclusive).
     pub(crate) fn payload_bytes_between(&self, after: Index, through: Index) -> usize {
         let first = self.first_index().0;
         let start = after.0.saturating_add(1).saturating_sub(first);
@@ -262,11 +269,11 @@ impl RaftLog {
         }
         self.entries
             .range(start..end)
-            .map(|entry| entry.payload.size())
+            .map(|entry| entry.payload.accounted_size())
             .sum()
     }
 
-    /// Sum of payload bytes of the entries after `index`.
+    /// Sum of accounted bytes of the entries after `index`.
     pub(crate) fn payload_bytes_after(&self, index: Index) -> usize {
         self.payload_bytes_between(index, self.last_index())
     }
@@ -358,7 +365,8 @@ mod tests {
         log.push(entry(1, 3));
         log.take_unflushed(WriteId(1)).expect("write");
         // A new leader of term 2 overwrites index 2 and 3.
-        let outcome = log.append_from_leader(LogId::new(1, 1), vec![entry(2, 2)], Index(1));
+        let outcome =
+            log.append_from_leader(LogId::new(1, 1), vec![entry(2, 2)], Term(5), Index(1));
         assert_eq!(outcome, FollowerAppend::Matched { last: Index(2) });
         assert_eq!(log.last_id(), LogId::new(2, 2));
         log.acknowledge(WriteId(1));
@@ -374,15 +382,15 @@ mod tests {
     fn append_checks_previous_entry() {
         let mut log = log_of(&[1, 1]);
         assert_eq!(
-            log.append_from_leader(LogId::new(1, 3), vec![], Index(0)),
+            log.append_from_leader(LogId::new(1, 3), vec![], Term(5), Index(0)),
             FollowerAppend::Mismatch
         );
         assert_eq!(
-            log.append_from_leader(LogId::new(2, 2), vec![], Index(0)),
+            log.append_from_leader(LogId::new(2, 2), vec![], Term(5), Index(0)),
             FollowerAppend::Mismatch
         );
         assert_eq!(
-            log.append_from_leader(LogId::new(1, 2), vec![entry(1, 3)], Index(0)),
+            log.append_from_leader(LogId::new(1, 2), vec![entry(1, 3)], Term(5), Index(0)),
             FollowerAppend::Matched { last: Index(3) }
         );
     }
@@ -392,7 +400,7 @@ mod tests {
     fn duplicate_append_changes_nothing() {
         let mut log = log_of(&[1, 1, 1]);
         assert_eq!(
-            log.append_from_leader(LogId::new(1, 1), vec![entry(1, 2)], Index(0)),
+            log.append_from_leader(LogId::new(1, 1), vec![entry(1, 2)], Term(5), Index(0)),
             FollowerAppend::Matched { last: Index(2) }
         );
         assert_eq!(log.last_index(), Index(3));
@@ -404,7 +412,7 @@ mod tests {
     fn committed_entries_are_never_truncated() {
         let mut log = log_of(&[1, 1, 1]);
         assert_eq!(
-            log.append_from_leader(LogId::new(1, 1), vec![entry(2, 2)], Index(2)),
+            log.append_from_leader(LogId::new(1, 1), vec![entry(2, 2)], Term(5), Index(2)),
             FollowerAppend::ConflictsWithCommitted { index: Index(2) }
         );
         assert_eq!(log.last_id(), LogId::new(1, 3));
@@ -415,11 +423,11 @@ mod tests {
     fn malformed_appends_are_refused() {
         let mut log = log_of(&[1]);
         assert_eq!(
-            log.append_from_leader(LogId::new(1, 1), vec![entry(1, 3)], Index(0)),
+            log.append_from_leader(LogId::new(1, 1), vec![entry(1, 3)], Term(5), Index(0)),
             FollowerAppend::Malformed
         );
         assert_eq!(
-            log.append_from_leader(LogId::new(2, 1), vec![entry(1, 2)], Index(0)),
+            log.append_from_leader(LogId::new(2, 1), vec![entry(1, 2)], Term(5), Index(0)),
             FollowerAppend::Malformed
         );
     }
@@ -443,12 +451,15 @@ mod tests {
     #[test]
     fn entries_respect_byte_cap() {
         let log = log_of(&[1, 1, 1, 1]);
-        assert_eq!(log.entries_from(Index(1), 2).len(), 2);
+        // Each entry counts its 1-byte payload plus the fixed overhead.
+        let entry_bytes = 1 + crate::types::ENTRY_OVERHEAD_BYTES;
+        assert_eq!(log.entries_from(Index(1), 2 * entry_bytes).len(), 2);
+        assert_eq!(log.entries_from(Index(1), 2 * entry_bytes - 1).len(), 1);
         assert_eq!(log.entries_from(Index(1), 0).len(), 1);
-        assert_eq!(log.entries_from(Index(3), 100).len(), 2);
+        assert_eq!(log.entries_from(Index(3), 100 * entry_bytes).len(), 2);
         assert!(log.entries_from(Index(5), 100).is_empty());
-        assert_eq!(log.payload_bytes_after(Index(1)), 3);
-        assert_eq!(log.payload_bytes_between(Index(1), Index(2)), 1);
+        assert_eq!(log.payload_bytes_after(Index(1)), 3 * entry_bytes);
+        assert_eq!(log.payload_bytes_between(Index(1), Index(2)), entry_bytes);
         assert_eq!(log.payload_bytes_between(Index(3), Index(2)), 0);
     }
 }

@@ -9,7 +9,7 @@ use proptest::test_runner::TestCaseError;
 
 use crate::action::{LogWrite, WriteId};
 use crate::log::{FollowerAppend, RaftLog};
-use crate::types::{Entry, Index, LogId, Payload};
+use crate::types::{Entry, Index, LogId, Payload, Term};
 
 /// An entry whose payload names its id, so that two entries with the same id are equal
 /// (Raft's log matching, as every honest history has it).
@@ -183,6 +183,7 @@ fn run_history(steps: &[HistoryStep]) -> Result<usize, TestCaseError> {
                 let outcome = follower.append_from_leader(
                     message.previous,
                     message.entries.clone(),
+                    Term(u64::MAX),
                     Index(follower_commit),
                 );
                 // (a) Nothing at or below the commit index is lost or changed.
@@ -272,7 +273,7 @@ proptest! {
                 .collect();
             let before = all_entries(&log);
             let outcome =
-                log.append_from_leader(LogId::new(previous_term, previous), entries, Index(commit));
+                log.append_from_leader(LogId::new(previous_term, previous), entries, Term(u64::MAX), Index(commit));
             prop_assert_eq!(&prefix(&log, commit), &initial[..commit as usize].to_vec());
             if !matches!(outcome, FollowerAppend::Matched { .. }) {
                 prop_assert_eq!(&all_entries(&log), &before, "refused: {:?}", outcome);
@@ -396,9 +397,8 @@ proptest! {
             let before = all_entries(&follower);
             let outcome = follower.append_from_leader(
                 LogId::new(term_in(&leader, previous), previous),
-                batch,
-                Index(0),
-            );
+                batch, Term(u64::MAX),
+                Index(0));
             match outcome {
                 FollowerAppend::Matched { last } => {
                     prop_assert_eq!(last.0, end as u64);
@@ -570,9 +570,8 @@ proptest! {
                     let previous_term = log.term_at(Index(previous)).expect("held").0;
                     let outcome = log.append_from_leader(
                         LogId::new(previous_term, previous),
-                        entries,
-                        Index(0),
-                    );
+                        entries, Term(u64::MAX),
+                        Index(0));
                     prop_assert!(matches!(outcome, FollowerAppend::Matched { .. }), "{:?}", outcome);
                 }
                 DurabilityStep::Flush => {

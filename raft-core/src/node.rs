@@ -282,7 +282,9 @@ impl Node {
         match message.body {
             MessageBody::RequestVote { last_log } => self.handle_request_vote(from, last_log),
             MessageBody::RequestVoteResponse { granted } => {
-                if let RoleState::Candidate(candidate) = &mut self.role {
+                if let RoleState::Candidate(candidate) = &mut self.role
+                    && self.shared.membership.is_voter(from)
+                {
                     candidate.record(from, granted);
                     self.check_election();
                 }
@@ -293,7 +295,8 @@ impl Node {
                 commit,
             } => {
                 if self.accept_leader(from) {
-                    self.shared.handle_append(from, previous, entries, commit);
+                    self.shared
+                        .handle_append(from, message.term, previous, entries, commit);
                 }
             }
             MessageBody::Heartbeat { commit } => {
@@ -384,13 +387,13 @@ impl Node {
     fn answer_stale(&mut self, message: Message) {
         match message.body {
             MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. } => {
-                self.shared.respond(
+                self.shared.send_when_durable(
                     message.from,
                     MessageBody::AppendEntriesResponse(AppendResponse::StaleTerm),
                 );
             }
             MessageBody::RequestVote { .. } => {
-                self.shared.respond(
+                self.shared.send_when_durable(
                     message.from,
                     MessageBody::RequestVoteResponse { granted: false },
                 );
@@ -425,7 +428,7 @@ impl Node {
             "vote requested"
         );
         self.shared
-            .respond(candidate, MessageBody::RequestVoteResponse { granted });
+            .send_when_durable(candidate, MessageBody::RequestVoteResponse { granted });
     }
 
     /// Makes this node follow `leader`, which sent an append or heartbeat in the current
@@ -473,7 +476,13 @@ impl Node {
 
     fn become_candidate(&mut self) {
         let me = self.id();
-        self.shared.enter_term(self.term().next());
+        let Some(term) = self.term().checked_next() else {
+            // Only a faulty peer can push terms this far; refuse to wrap around.
+            tracing::error!(node = me.0, "the term space is exhausted; not campaigning");
+            self.shared.reset_election_timer();
+            return;
+        };
+        self.shared.enter_term(term);
         self.shared.vote_for(me);
         let self_vote_write = self.shared.pending_write_id();
         if !matches!(self.role, RoleState::Candidate(_)) {
@@ -500,7 +509,7 @@ impl Node {
             .collect();
         for voter in voters {
             self.shared
-                .send(voter, MessageBody::RequestVote { last_log });
+                .send_when_durable(voter, MessageBody::RequestVote { last_log });
         }
     }
 

@@ -422,7 +422,8 @@ fn arbitrary_message() -> impl Strategy<Value = Message> {
             commands: vec![Bytes::from_static(b"f")]
         }),
     ];
-    (0u64..5, 0u64..6, body).prop_map(|(from, term, body)| Message {
+    let term = prop_oneof![8 => 0u64..6, 1 => Just(u64::MAX), 1 => Just(u64::MAX - 1)];
+    (0u64..5, term, body).prop_map(|(from, term, body)| Message {
         from: NodeId(from),
         to: NodeId(1),
         term: Term(term),
@@ -490,4 +491,114 @@ proptest! {
             prop_assert!(status.durable_index <= status.last_index);
         }
     }
+}
+
+fn follower_message(term: u64, body: MessageBody) -> Message {
+    Message {
+        from: NodeId(2),
+        to: NodeId(1),
+        term: Term(term),
+        body,
+    }
+}
+
+// A peer's term at the end of the term space neither panics the node nor makes its term
+// wrap around: the node stops campaigning instead.
+#[test]
+fn maximal_term_neither_panics_nor_wraps() {
+    let mut node = node_with(1, &[1, 2, 3], 1);
+    node.step(follower_message(u64::MAX, MessageBody::HeartbeatResponse));
+    for _ in 0..100 {
+        node.tick();
+        drain_synced(&mut node);
+    }
+    assert_eq!(node.term(), Term(u64::MAX));
+    assert_ne!(node.role(), Role::Candidate);
+}
+
+// Forged huge indexes in an append are refused without arithmetic overflow.
+#[test]
+fn maximal_indexes_are_refused() {
+    let mut node = node_with(1, &[1, 2, 3], 1);
+    for previous in [LogId::new(1, u64::MAX), LogId::new(1, u64::MAX - 1)] {
+        node.step(follower_message(
+            1,
+            MessageBody::AppendEntries {
+                previous,
+                entries: vec![Entry {
+                    id: LogId::new(1, u64::MAX),
+                    payload: Payload::Blank,
+                }],
+                commit: Index(u64::MAX),
+            },
+        ));
+        let lines = drain_synced(&mut node);
+        assert!(
+            lines.iter().any(|line| line.contains("rejected")),
+            "{lines:?}"
+        );
+    }
+    assert_eq!(node.last_log_id(), LogId::default());
+}
+
+// An entry of a later term than the leader's own is malformed: accepting it would make the
+// node's durable state unrecoverable and its log refuse every honest candidate.
+#[test]
+fn entries_from_a_future_term_are_refused() {
+    let mut node = node_with(1, &[1, 2, 3], 1);
+    node.step(follower_message(
+        1,
+        MessageBody::AppendEntries {
+            previous: LogId::default(),
+            entries: vec![Entry {
+                id: LogId::new(9, 1),
+                payload: Payload::Command(Bytes::from_static(b"x")),
+            }],
+            commit: Index(0),
+        },
+    ));
+    drain_synced(&mut node);
+    assert_eq!(node.last_log_id(), LogId::default());
+}
+
+// Empty commands count toward the uncommitted limit, so they cannot grow the log without
+// bound while no quorum answers.
+#[test]
+fn empty_commands_are_bounded() {
+    let config = Config::builder(NodeId(1))
+        .uncommitted_bytes_max(1024)
+        .build()
+        .expect("valid");
+    let membership = Membership::with_voters([NodeId(1), NodeId(2), NodeId(3)]);
+    let mut node = Node::new(config, Recovered::new_cluster(membership)).expect("ok");
+    node.campaign().expect("voter");
+    drain_synced(&mut node);
+    node.step(follower_message(
+        1,
+        MessageBody::RequestVoteResponse { granted: true },
+    ));
+    drain_synced(&mut node);
+    assert_eq!(node.role(), Role::Leader);
+    let accepted = (0..10_000)
+        .filter(|_| node.propose(Bytes::new()).is_ok())
+        .count();
+    assert!(accepted < 64, "{accepted} empty commands accepted");
+}
+
+// Vote answers from nodes outside the membership are not counted toward a quorum.
+#[test]
+fn votes_from_non_members_do_not_count() {
+    let mut node = node_with(1, &[1, 2, 3], 1);
+    node.campaign().expect("voter");
+    drain_synced(&mut node);
+    for stranger in [7, 8, 9] {
+        node.step(Message {
+            from: NodeId(stranger),
+            to: NodeId(1),
+            term: Term(1),
+            body: MessageBody::RequestVoteResponse { granted: true },
+        });
+        drain_synced(&mut node);
+    }
+    assert_eq!(node.role(), Role::Candidate);
 }

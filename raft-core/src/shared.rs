@@ -16,6 +16,10 @@ use crate::quorum::Membership;
 use crate::timers::Timers;
 use crate::types::{HardState, Index, NodeId, Term};
 
+/// The most messages held back waiting for storage; more are dropped, as a lossy network
+/// would drop them.
+pub(crate) const DEFERRED_MESSAGES_MAX: usize = 4096;
+
 /// A message held back until storage has made durable every write issued before it.
 #[derive(Debug)]
 struct DeferredMessage {
@@ -107,8 +111,8 @@ impl Shared {
         self.outbox.push_back(Action::Event(event));
     }
 
-    /// Sends a message that promises nothing about durability (requests from a leader or
-    /// candidate): it may leave before pending writes are durable.
+    /// Sends a message that promises nothing about durability (a leader's appends and
+    /// heartbeats): it may leave before pending writes are durable.
     pub(crate) fn send(&mut self, to: NodeId, body: MessageBody) {
         let message = Message {
             from: self.id(),
@@ -119,10 +123,12 @@ impl Shared {
         self.outbox.push_back(Action::Send(message));
     }
 
-    /// Sends an answer that vouches for this node's state (a vote, an acknowledgement):
-    /// it leaves only once every write issued so far, including the one the current
-    /// changes will produce, is durable.
-    pub(crate) fn respond(&mut self, to: NodeId, body: MessageBody) {
+    /// Sends a message that vouches for this node's state — a vote, an acknowledgement,
+    /// or a vote request, which vouches for the candidate's term, vote and last entry: it
+    /// leaves only once every write issued so far, including the one the current changes
+    /// will produce, is durable. Otherwise a crash could take back what it claimed, and a
+    /// peer's answer to it could be counted by a later incarnation that never claimed it.
+    pub(crate) fn send_when_durable(&mut self, to: NodeId, body: MessageBody) {
         let message = Message {
             from: self.id(),
             to,
@@ -132,8 +138,11 @@ impl Shared {
         let after = self.pending_write_id();
         if after <= self.acknowledged {
             self.outbox.push_back(Action::Send(message));
-        } else {
+        } else if self.deferred.len() < DEFERRED_MESSAGES_MAX {
             self.deferred.push_back(DeferredMessage { after, message });
+        } else {
+            // Raft tolerates a lost message; an unbounded queue behind a stuck disk it does not.
+            tracing::debug!(node = self.id().0, %message, "deferred queue full; dropping");
         }
     }
 

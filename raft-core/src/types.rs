@@ -22,16 +22,17 @@ pub struct Term(pub u64);
 pub struct Index(pub u64);
 
 impl Term {
-    /// The term that follows this one.
-    pub fn next(self) -> Term {
-        Term(self.0 + 1)
+    /// The term that follows this one, or `None` at the end of the term space.
+    pub fn checked_next(self) -> Option<Term> {
+        self.0.checked_add(1).map(Term)
     }
 }
 
 impl Index {
-    /// The index that follows this one.
+    /// The index that follows this one. Saturates at `u64::MAX`, an index no log reaches,
+    /// so that forged indexes in peer messages cannot overflow.
     pub fn next(self) -> Index {
-        Index(self.0 + 1)
+        Index(self.0.saturating_add(1))
     }
 
     /// The index before this one, saturating at zero.
@@ -39,9 +40,9 @@ impl Index {
         Index(self.0.saturating_sub(1))
     }
 
-    /// This index moved forward by `count` positions.
+    /// This index moved forward by `count` positions (saturating, like [`Index::next`]).
     pub fn plus(self, count: u64) -> Index {
-        Index(self.0 + count)
+        Index(self.0.saturating_add(count))
     }
 }
 
@@ -103,13 +104,23 @@ pub enum Payload {
     Command(Bytes),
 }
 
+/// The bytes every entry counts toward byte limits on top of its payload: its id and
+/// framing. Without it, empty commands would escape the uncommitted and per-message limits.
+pub const ENTRY_OVERHEAD_BYTES: usize = 32;
+
 impl Payload {
-    /// The number of payload bytes this entry contributes to byte limits.
+    /// The number of payload bytes.
     pub fn size(&self) -> usize {
         match self {
             Payload::Blank => 0,
             Payload::Command(bytes) => bytes.len(),
         }
+    }
+
+    /// What an entry with this payload counts toward byte limits: the payload plus
+    /// [`ENTRY_OVERHEAD_BYTES`].
+    pub fn accounted_size(&self) -> usize {
+        self.size().saturating_add(ENTRY_OVERHEAD_BYTES)
     }
 }
 

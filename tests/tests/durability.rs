@@ -53,6 +53,8 @@ fn unsynced_vote_is_lost_and_was_never_claimed() {
     let mut cluster = Cluster::new(3);
     cluster.auto_sync = false;
     cluster.campaign(n(1));
+    // The vote requests wait for n1's own term and vote to be durable.
+    cluster.sync(n(1));
     cluster.deliver_matching(|message| is_from_to(message, n(1), n(2)));
     assert_eq!(
         cluster.node(n(2)).status().vote,
@@ -75,6 +77,7 @@ fn unsynced_vote_is_lost_and_was_never_claimed() {
     );
 
     cluster.campaign(n(3));
+    cluster.sync(n(3));
     cluster.deliver_matching(|message| is_from_to(message, n(3), n(2)));
     cluster.sync(n(2));
     assert_eq!(vote_answers(&cluster, n(2), n(3)), [(Term(1), true)]);
@@ -150,31 +153,30 @@ fn durable_entries_survive_and_unsynced_entries_are_never_claimed() {
     }
 }
 
-// Answers that vouch for state wait for that state to be durable: a granted vote and an
-// append acknowledgement leave only with their node's sync, a candidate's own vote counts
-// only once durable, and a leader counts its own entry only once durable.
+// Messages that vouch for state wait for that state to be durable: vote requests leave
+// with the candidate's sync, a granted vote and an append acknowledgement with their
+// node's sync, and a leader counts its own entry only once durable.
 #[test]
 fn answers_and_self_counts_wait_for_sync() {
     let mut cluster = Cluster::new(3);
     cluster.auto_sync = false;
 
-    // The vote request leaves at once (it promises nothing); the grant waits for n2's sync.
+    // The vote requests vouch for the candidate's term and last entry, so they wait for
+    // its sync; the grant waits for n2's sync.
     cluster.campaign(n(1));
-    assert_eq!(
-        cluster.in_flight().len(),
-        2,
-        "vote requests are not held back"
+    assert!(
+        cluster.in_flight().is_empty(),
+        "vote requests wait for durability"
     );
+    assert_eq!(cluster.node(n(1)).role(), Role::Candidate);
+    cluster.sync(n(1));
+    assert_eq!(cluster.in_flight().len(), 2);
     cluster.drop_matching(|message| message.to == n(3));
     cluster.deliver_next();
     assert!(vote_answers(&cluster, n(2), n(1)).is_empty());
     cluster.sync(n(2));
     assert_eq!(vote_answers(&cluster, n(2), n(1)), [(Term(1), true)]);
-
-    // n2's vote alone is not a majority while n1's own vote is not durable.
     cluster.deliver_next();
-    assert_eq!(cluster.node(n(1)).role(), Role::Candidate);
-    cluster.sync(n(1));
     assert_eq!(cluster.node(n(1)).role(), Role::Leader);
 
     // n3 is cut off. n2 appends the blank entry but acknowledges it only once durable.

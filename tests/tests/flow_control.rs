@@ -3,7 +3,7 @@
 
 mod common;
 
-use raft_core::{DropReason, Index, LogId, NodeId, Proposal, ProposeError};
+use raft_core::{DropReason, ENTRY_OVERHEAD_BYTES, Index, LogId, NodeId, Proposal, ProposeError};
 use raft_tests::Cluster;
 
 use common::{carries_entries, entries_of, follower_status, is_from_to, n};
@@ -60,8 +60,11 @@ fn in_flight_window_caps_unacknowledged_appends() {
 // entry, however large.
 #[test]
 fn append_bytes_max_caps_entries_per_append() {
+    // Room for 8 payload bytes in two entries, each also counting the fixed overhead.
     let mut cluster = Cluster::with_config(3, |builder| {
-        builder.append_bytes_max(8).append_in_flight_max(1)
+        builder
+            .append_bytes_max(8 + 2 * ENTRY_OVERHEAD_BYTES)
+            .append_in_flight_max(1)
     });
     cluster.elect(n(1));
     let outcomes = cluster.propose_many(
@@ -93,12 +96,15 @@ fn append_bytes_max_caps_entries_per_append() {
     assert_eq!(cluster.node(n(1)).commit_index(), Index(7));
 }
 
-// Proposals are dropped once the uncommitted payload would exceed
+// Proposals are dropped once the uncommitted bytes would exceed
 // `uncommitted_bytes_max`, accepted again once entries commit, and a lone oversized
 // proposal is taken when nothing else is uncommitted.
 #[test]
 fn uncommitted_bytes_max_drops_proposals() {
-    let mut cluster = Cluster::with_config(3, |builder| builder.uncommitted_bytes_max(10));
+    // Room for 10 payload bytes in three entries, each also counting the fixed overhead.
+    let mut cluster = Cluster::with_config(3, |builder| {
+        builder.uncommitted_bytes_max(10 + 3 * ENTRY_OVERHEAD_BYTES)
+    });
     cluster.elect(n(1));
     let dropped = Err(ProposeError::ProposalDropped {
         reason: DropReason::UncommittedLimit,

@@ -4,30 +4,34 @@
 use crate::log::FollowerAppend;
 use crate::message::{AppendResponse, MessageBody};
 use crate::shared::Shared;
-use crate::types::{Entry, Index, LogId, NodeId};
+use crate::types::{Entry, Index, LogId, NodeId, Term};
 
 impl Shared {
     /// Handles the current leader's `AppendEntries`.
     pub(crate) fn handle_append(
         &mut self,
         leader: NodeId,
+        leader_term: Term,
         previous: LogId,
         entries: Vec<Entry>,
         leader_commit: Index,
     ) {
-        match self.log.append_from_leader(previous, entries, self.commit) {
+        match self
+            .log
+            .append_from_leader(previous, entries, leader_term, self.commit)
+        {
             FollowerAppend::Matched { last } => {
                 // Only what this message proved to match may be declared committed here.
                 self.commit_candidate = self.commit_candidate.max(leader_commit.min(last));
                 self.advance_follower_commit();
-                self.respond(
+                self.send_when_durable(
                     leader,
                     MessageBody::AppendEntriesResponse(AppendResponse::Accepted { matched: last }),
                 );
             }
             FollowerAppend::Mismatch => {
                 let hint = self.log.rejection_hint(previous);
-                self.respond(
+                self.send_when_durable(
                     leader,
                     MessageBody::AppendEntriesResponse(AppendResponse::Rejected {
                         rejected: previous.index,
@@ -62,6 +66,6 @@ impl Shared {
     pub(crate) fn handle_heartbeat(&mut self, leader: NodeId, leader_commit: Index) {
         self.commit_candidate = self.commit_candidate.max(leader_commit);
         self.advance_follower_commit();
-        self.respond(leader, MessageBody::HeartbeatResponse);
+        self.send_when_durable(leader, MessageBody::HeartbeatResponse);
     }
 }

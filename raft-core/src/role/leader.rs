@@ -9,14 +9,14 @@ use crate::message::{AppendResponse, MessageBody};
 use crate::progress::{Progress, ReplicationState};
 use crate::shared::Shared;
 use crate::status::FollowerStatus;
-use crate::types::{Entry, Index, LogId, NodeId, Payload};
+use crate::types::{ENTRY_OVERHEAD_BYTES, Entry, Index, LogId, NodeId, Payload};
 
 /// A leader's own state.
 #[derive(Debug)]
 pub(crate) struct LeaderState {
     /// Every other member's replication progress, voters and learners alike.
     progress: BTreeMap<NodeId, Progress>,
-    /// Payload bytes of entries after the commit index.
+    /// Accounted bytes of entries after the commit index.
     uncommitted_bytes: usize,
     /// Entries were appended since followers were last sent what they lack.
     entries_pending: bool,
@@ -50,7 +50,7 @@ impl LeaderState {
             term: shared.term(),
             index: shared.log.last_index().next(),
         };
-        self.uncommitted_bytes += payload.size();
+        self.uncommitted_bytes += payload.accounted_size();
         shared.log.push(Entry { id, payload });
         self.entries_pending = true;
         id
@@ -70,7 +70,8 @@ impl LeaderState {
         command: Bytes,
     ) -> Result<LogId, ProposeError> {
         let limit = shared.config.uncommitted_bytes_max();
-        if self.uncommitted_bytes > 0 && self.uncommitted_bytes + command.len() > limit {
+        let size = command.len().saturating_add(ENTRY_OVERHEAD_BYTES);
+        if self.uncommitted_bytes > 0 && self.uncommitted_bytes.saturating_add(size) > limit {
             return Err(ProposeError::ProposalDropped {
                 reason: DropReason::UncommittedLimit,
             });
