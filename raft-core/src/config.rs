@@ -19,6 +19,8 @@ pub struct Config {
     append_bytes_max: usize,
     uncommitted_bytes_max: usize,
     forward_proposals: bool,
+    pre_vote: bool,
+    check_quorum: bool,
     random_seed: u64,
 }
 
@@ -26,7 +28,7 @@ impl Config {
     /// Starts a configuration for node `id` with the defaults: election timeout drawn in
     /// `[10, 20)` ticks, a heartbeat every 2 ticks, 256 appends in flight per follower,
     /// 1 MiB per append message, 64 MiB of uncommitted entries, no proposal forwarding,
-    /// and a random seed equal to the node id.
+    /// pre-vote and check-quorum on, and a random seed equal to the node id.
     pub fn builder(id: NodeId) -> ConfigBuilder {
         ConfigBuilder {
             config: Config {
@@ -38,6 +40,8 @@ impl Config {
                 append_bytes_max: 1024 * 1024,
                 uncommitted_bytes_max: 64 * 1024 * 1024,
                 forward_proposals: false,
+                pre_vote: true,
+                check_quorum: true,
                 random_seed: id.0,
             },
         }
@@ -84,6 +88,20 @@ impl Config {
     /// Whether a follower forwards proposals to a known leader instead of refusing them.
     pub fn forward_proposals(&self) -> bool {
         self.forward_proposals
+    }
+
+    /// Whether a node that times out first asks whether it could win (pre-vote, Raft
+    /// thesis §9.6) before raising its term, so that a node rejoining from a partition does
+    /// not depose a healthy leader.
+    pub fn pre_vote(&self) -> bool {
+        self.pre_vote
+    }
+
+    /// Whether a leader steps down when it has not heard from a quorum within an election
+    /// timeout, and followers that heard from a leader within one ignore vote requests
+    /// (except those of a leadership transfer).
+    pub fn check_quorum(&self) -> bool {
+        self.check_quorum
     }
 
     /// The seed of the node's random generator (election timeouts).
@@ -133,6 +151,18 @@ impl ConfigBuilder {
     /// Whether followers forward proposals to the leader.
     pub fn forward_proposals(mut self, enabled: bool) -> ConfigBuilder {
         self.config.forward_proposals = enabled;
+        self
+    }
+
+    /// Enables or disables pre-vote (on by default).
+    pub fn pre_vote(mut self, enabled: bool) -> ConfigBuilder {
+        self.config.pre_vote = enabled;
+        self
+    }
+
+    /// Enables or disables check-quorum and leader stickiness (on by default).
+    pub fn check_quorum(mut self, enabled: bool) -> ConfigBuilder {
+        self.config.check_quorum = enabled;
         self
     }
 

@@ -99,6 +99,30 @@ pub enum DropReason {
     /// The uncommitted entries already reach `uncommitted_bytes_max`.
     #[error("uncommitted entries exceed the configured byte limit")]
     UncommittedLimit,
+    /// The leader is handing leadership over; propose to the new leader.
+    #[error("a leadership transfer is in progress")]
+    LeadershipTransfer,
+}
+
+/// Why [`Node::transfer_leader`](crate::Node::transfer_leader) refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TransferError {
+    /// Only the leader can hand leadership over.
+    #[error("not the leader (leader hint: {leader_hint:?})")]
+    NotLeader {
+        /// The leader this node follows, if known.
+        leader_hint: Option<NodeId>,
+    },
+    /// The target is this node, which already leads.
+    #[error("the target already leads")]
+    TargetIsLeader,
+    /// Learners and non-members cannot lead.
+    #[error("node {target} is not a voter")]
+    TargetNotVoter {
+        /// The refused target.
+        target: NodeId,
+    },
 }
 
 /// Why [`Node::campaign`](crate::Node::campaign) did not start an election.

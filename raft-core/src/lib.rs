@@ -69,6 +69,7 @@
 
 pub mod action;
 pub mod config;
+mod election;
 pub mod error;
 mod log;
 #[cfg(test)]
@@ -90,6 +91,7 @@ pub use action::{Action, Event, LogWrite, Write, WriteId};
 pub use config::{Config, ConfigBuilder};
 pub use error::{
     AcknowledgementError, CampaignError, ConfigError, DropReason, ProposeError, RecoveryError,
+    TransferError,
 };
 pub use message::{AppendResponse, Message, MessageBody};
 pub use node::{Node, Proposal};

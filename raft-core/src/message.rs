@@ -29,12 +29,29 @@ pub enum MessageBody {
     RequestVote {
         /// The candidate's last log entry.
         last_log: LogId,
+        /// The election follows a leadership transfer (or an explicit campaign): voters
+        /// that still hear from a leader vote anyway.
+        transfer: bool,
     },
     /// The answer to `RequestVote`, sent only once the vote is durable.
     RequestVoteResponse {
         /// Whether the vote was granted.
         granted: bool,
     },
+    /// A pre-candidate asks whether it could win an election in the message's term,
+    /// without raising its own term or anyone else's.
+    PreVote {
+        /// The pre-candidate's last log entry.
+        last_log: LogId,
+    },
+    /// The answer to `PreVote`. A grant carries the term asked about; a refusal carries the
+    /// responder's own term.
+    PreVoteResponse {
+        /// Whether the responder would vote.
+        granted: bool,
+    },
+    /// The leader tells the target of a leadership transfer to start an election now.
+    TimeoutNow,
     /// The leader replicates entries following `previous`, which the receiver must hold.
     AppendEntries {
         /// The entry just before `entries`; the consistency check compares it.
@@ -89,6 +106,9 @@ impl Message {
         match self.body {
             MessageBody::RequestVote { .. } => "RequestVote",
             MessageBody::RequestVoteResponse { .. } => "RequestVoteResponse",
+            MessageBody::PreVote { .. } => "PreVote",
+            MessageBody::PreVoteResponse { .. } => "PreVoteResponse",
+            MessageBody::TimeoutNow => "TimeoutNow",
             MessageBody::AppendEntries { .. } => "AppendEntries",
             MessageBody::AppendEntriesResponse(..) => "AppendEntriesResponse",
             MessageBody::Heartbeat { .. } => "Heartbeat",
@@ -109,10 +129,19 @@ impl fmt::Display for Message {
             self.kind()
         )?;
         match &self.body {
-            MessageBody::RequestVote { last_log } => write!(formatter, " last={last_log}"),
-            MessageBody::RequestVoteResponse { granted } => {
+            MessageBody::RequestVote { last_log, transfer } => {
+                write!(formatter, " last={last_log}")?;
+                if *transfer {
+                    formatter.write_str(" transfer")?;
+                }
+                Ok(())
+            }
+            MessageBody::PreVote { last_log } => write!(formatter, " last={last_log}"),
+            MessageBody::RequestVoteResponse { granted }
+            | MessageBody::PreVoteResponse { granted } => {
                 write!(formatter, " granted={granted}")
             }
+            MessageBody::TimeoutNow => Ok(()),
             MessageBody::AppendEntries {
                 previous,
                 entries,

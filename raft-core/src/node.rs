@@ -7,14 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::action::{Action, Event, WriteId};
 use crate::config::Config;
-use crate::error::{AcknowledgementError, CampaignError, ProposeError, RecoveryError};
+use crate::error::{
+    AcknowledgementError, CampaignError, ProposeError, RecoveryError, TransferError,
+};
 use crate::log::RaftLog;
 use crate::message::{AppendResponse, Message, MessageBody};
-use crate::quorum::{Membership, VoteResult};
+use crate::quorum::Membership;
 use crate::recovered::Recovered;
 use crate::role::RoleState;
-use crate::role::candidate::CandidateState;
-use crate::role::leader::LeaderState;
+use crate::role::leader::LeaderTick;
 use crate::shared::Shared;
 use crate::status::{Role, Status};
 use crate::types::{Entry, Index, LogId, NodeId, Term};
@@ -62,8 +63,8 @@ impl Proposal {
 /// [`persisted`](Node::persisted), so a driver cannot break safety by being slow.
 #[derive(Debug)]
 pub struct Node {
-    role: RoleState,
-    shared: Shared,
+    pub(crate) role: RoleState,
+    pub(crate) shared: Shared,
 }
 
 impl Node {
@@ -199,19 +200,16 @@ impl Node {
         let _span = self.span("tick");
         match &mut self.role {
             RoleState::Leader(leader) => {
-                let timers = &mut self.shared.timers;
-                timers.heartbeat_elapsed += 1;
-                if timers.heartbeat_elapsed >= self.shared.config.heartbeat_ticks() {
-                    timers.heartbeat_elapsed = 0;
-                    leader.heartbeat(&mut self.shared);
+                if leader.tick(&mut self.shared) == LeaderTick::StepDown {
+                    self.become_follower(self.term(), None);
                 }
             }
-            RoleState::Follower | RoleState::Candidate(_) => {
+            RoleState::Follower | RoleState::PreCandidate(_) | RoleState::Candidate(_) => {
                 let timers = &mut self.shared.timers;
                 timers.election_elapsed += 1;
                 if timers.election_elapsed >= timers.election_timeout {
                     if self.shared.membership.is_voter(self.id()) {
-                        self.become_candidate();
+                        self.start_election();
                     } else {
                         self.shared.reset_election_timer();
                     }
@@ -237,7 +235,7 @@ impl Node {
         }
         self.shared.acknowledge(write);
         match &mut self.role {
-            RoleState::Candidate(_) => self.check_election(),
+            RoleState::PreCandidate(_) | RoleState::Candidate(_) => self.check_election(),
             RoleState::Leader(leader) => leader.maybe_commit(&mut self.shared),
             RoleState::Follower => self.shared.advance_follower_commit(),
         }
@@ -266,6 +264,26 @@ impl Node {
             return;
         }
         let term = self.term();
+        // Pre-votes speak of the next term without entering it, and a voter that still
+        // hears from its leader ignores vote requests (leader stickiness), so these are
+        // handled before the general rule that a higher term is adopted at once.
+        match message.body {
+            MessageBody::PreVote { last_log } => {
+                self.handle_pre_vote(message.from, message.term, last_log);
+                return;
+            }
+            MessageBody::PreVoteResponse { granted } => {
+                self.handle_pre_vote_response(message.from, message.term, granted);
+                return;
+            }
+            MessageBody::RequestVote {
+                transfer: false, ..
+            } if message.term > term && self.in_lease() => {
+                tracing::debug!(node = me.0, %message, "ignoring a vote request: the leader is alive");
+                return;
+            }
+            _ => {}
+        }
         if message.term > term {
             let leader = match message.body {
                 MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. } => {
@@ -280,7 +298,22 @@ impl Node {
         }
         let from = message.from;
         match message.body {
-            MessageBody::RequestVote { last_log } => self.handle_request_vote(from, last_log),
+            MessageBody::RequestVote { last_log, .. } => self.handle_request_vote(from, last_log),
+            MessageBody::PreVote { .. } | MessageBody::PreVoteResponse { .. } => {}
+            MessageBody::TimeoutNow => {
+                let from_leader = self.shared.leader == Some(from);
+                if matches!(self.role, RoleState::Follower)
+                    && from_leader
+                    && self.shared.membership.is_voter(me)
+                {
+                    tracing::info!(
+                        node = me.0,
+                        term = term.0,
+                        "leadership handed over; campaigning"
+                    );
+                    self.become_candidate(true);
+                }
+            }
             MessageBody::RequestVoteResponse { granted } => {
                 if let RoleState::Candidate(candidate) = &mut self.role
                     && self.shared.membership.is_voter(from)
@@ -340,22 +373,28 @@ impl Node {
             RoleState::Leader(leader) => leader
                 .propose(&mut self.shared, command)
                 .map(Proposal::Appended),
-            RoleState::Follower | RoleState::Candidate(_) => match self.shared.leader {
-                Some(leader) if self.shared.config.forward_proposals() => {
-                    self.shared.send(
-                        leader,
-                        MessageBody::ForwardProposals {
-                            commands: vec![command],
-                        },
-                    );
-                    Ok(Proposal::Forwarded { leader })
+            RoleState::Follower | RoleState::PreCandidate(_) | RoleState::Candidate(_) => {
+                match self.shared.leader {
+                    Some(leader) if self.shared.config.forward_proposals() => {
+                        self.shared.send(
+                            leader,
+                            MessageBody::ForwardProposals {
+                                commands: vec![command],
+                            },
+                        );
+                        Ok(Proposal::Forwarded { leader })
+                    }
+                    leader_hint => Err(ProposeError::NotLeader { leader_hint }),
                 }
-                leader_hint => Err(ProposeError::NotLeader { leader_hint }),
-            },
+            }
         }
     }
 
     /// Starts an election now instead of waiting for the election timeout.
+    ///
+    /// This is an operator's command, like the last step of a leadership transfer: it skips
+    /// pre-vote, and voters that still hear from a leader vote anyway. Elections started by
+    /// timeouts use pre-vote and respect leader stickiness.
     pub fn campaign(&mut self) -> Result<(), CampaignError> {
         let _span = self.span("campaign");
         if !self.shared.membership.is_voter(self.id()) {
@@ -364,8 +403,31 @@ impl Node {
         if matches!(self.role, RoleState::Leader(_)) {
             return Err(CampaignError::AlreadyLeader);
         }
-        self.become_candidate();
+        self.become_candidate(true);
         Ok(())
+    }
+
+    /// Hands leadership to `target`: the leader brings it up to date, then tells it to
+    /// campaign at once. Proposals are refused with
+    /// [`DropReason::LeadershipTransfer`](crate::DropReason::LeadershipTransfer) meanwhile.
+    /// If the target has not taken over within an election timeout, the transfer is
+    /// abandoned and this node goes on leading.
+    pub fn transfer_leader(&mut self, target: NodeId) -> Result<(), TransferError> {
+        let _span = self.span("transfer_leader");
+        match &mut self.role {
+            RoleState::Leader(leader) => leader.transfer_leader(&mut self.shared, target),
+            _ => Err(TransferError::NotLeader {
+                leader_hint: self.shared.leader,
+            }),
+        }
+    }
+
+    /// The target of the leadership transfer in progress, on a leader.
+    pub fn transfer_target(&self) -> Option<NodeId> {
+        match &self.role {
+            RoleState::Leader(leader) => leader.transfer_target(),
+            _ => None,
+        }
     }
 
     /// A span naming the node, its term and role around one input, so that every trace
@@ -404,33 +466,6 @@ impl Node {
         }
     }
 
-    /// Grants the vote if this node has not voted for another candidate (nor follows a
-    /// leader) in this term and the candidate's log is at least as up to date as its own.
-    fn handle_request_vote(&mut self, candidate: NodeId, candidate_last: LogId) {
-        let shared = &self.shared;
-        let free_to_vote = match shared.hard_state.vote {
-            Some(vote) => vote == candidate,
-            None => shared.leader.is_none(),
-        };
-        let own_last = shared.log.last_id();
-        let up_to_date =
-            (candidate_last.term, candidate_last.index) >= (own_last.term, own_last.index);
-        let granted = free_to_vote && up_to_date;
-        if granted {
-            self.shared.vote_for(candidate);
-            self.shared.reset_election_timer();
-        }
-        tracing::debug!(
-            node = self.id().0,
-            term = self.term().0,
-            candidate = candidate.0,
-            granted,
-            "vote requested"
-        );
-        self.shared
-            .send_when_durable(candidate, MessageBody::RequestVoteResponse { granted });
-    }
-
     /// Makes this node follow `leader`, which sent an append or heartbeat in the current
     /// term. Returns false when the message cannot be from a legitimate leader.
     fn accept_leader(&mut self, leader: NodeId) -> bool {
@@ -444,7 +479,9 @@ impl Node {
                 );
                 return false;
             }
-            RoleState::Candidate(_) => self.become_follower(self.term(), Some(leader)),
+            RoleState::PreCandidate(_) | RoleState::Candidate(_) => {
+                self.become_follower(self.term(), Some(leader))
+            }
             RoleState::Follower => self.shared.set_leader(Some(leader)),
         }
         self.shared.reset_election_timer();
@@ -453,7 +490,7 @@ impl Node {
 
     // ----- role transitions -----
 
-    fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
         if term > self.term() {
             self.shared.enter_term(term);
         }
@@ -472,78 +509,5 @@ impl Node {
             leader = leader.map(|leader| leader.0),
             "following"
         );
-    }
-
-    fn become_candidate(&mut self) {
-        let me = self.id();
-        let Some(term) = self.term().checked_next() else {
-            // Only a faulty peer can push terms this far; refuse to wrap around.
-            tracing::error!(node = me.0, "the term space is exhausted; not campaigning");
-            self.shared.reset_election_timer();
-            return;
-        };
-        self.shared.enter_term(term);
-        self.shared.vote_for(me);
-        let self_vote_write = self.shared.pending_write_id();
-        if !matches!(self.role, RoleState::Candidate(_)) {
-            self.shared.event(Event::RoleChanged {
-                role: Role::Candidate,
-            });
-        }
-        self.role = RoleState::Candidate(CandidateState::new(self_vote_write));
-        self.shared.set_leader(None);
-        self.shared.reset_election_timer();
-        tracing::debug!(
-            node = me.0,
-            term = self.term().0,
-            role = "candidate",
-            "campaigning"
-        );
-        let last_log = self.shared.log.last_id();
-        let voters: Vec<NodeId> = self
-            .shared
-            .membership
-            .members()
-            .into_iter()
-            .filter(|member| *member != me && self.shared.membership.is_voter(*member))
-            .collect();
-        for voter in voters {
-            self.shared
-                .send_when_durable(voter, MessageBody::RequestVote { last_log });
-        }
-    }
-
-    fn check_election(&mut self) {
-        let RoleState::Candidate(candidate) = &self.role else {
-            return;
-        };
-        match candidate.tally(&self.shared) {
-            VoteResult::Won => self.become_leader(),
-            VoteResult::Lost => {
-                tracing::debug!(node = self.id().0, term = self.term().0, "election lost");
-                self.become_follower(self.term(), None);
-            }
-            VoteResult::Pending => {}
-        }
-    }
-
-    fn become_leader(&mut self) {
-        let me = self.id();
-        let mut leader = LeaderState::new(&self.shared);
-        leader.append_blank(&mut self.shared);
-        self.role = RoleState::Leader(leader);
-        self.shared.timers.heartbeat_elapsed = 0;
-        self.shared.event(Event::RoleChanged { role: Role::Leader });
-        self.shared.set_leader(Some(me));
-        tracing::info!(
-            node = me.0,
-            term = self.term().0,
-            role = "leader",
-            "elected"
-        );
-        // A leader alone in its configuration commits as soon as its own write is durable.
-        if let RoleState::Leader(leader) = &mut self.role {
-            leader.maybe_commit(&mut self.shared);
-        }
     }
 }

@@ -383,10 +383,18 @@ fn arbitrary_message() -> impl Strategy<Value = Message> {
         },
     });
     let body = prop_oneof![
-        (0u64..6, 0u64..12).prop_map(|(term, index)| MessageBody::RequestVote {
-            last_log: LogId::new(term, index)
+        (0u64..6, 0u64..12, any::<bool>()).prop_map(|(term, index, transfer)| {
+            MessageBody::RequestVote {
+                last_log: LogId::new(term, index),
+                transfer,
+            }
         }),
         any::<bool>().prop_map(|granted| MessageBody::RequestVoteResponse { granted }),
+        (0u64..6, 0u64..12).prop_map(|(term, index)| MessageBody::PreVote {
+            last_log: LogId::new(term, index)
+        }),
+        any::<bool>().prop_map(|granted| MessageBody::PreVoteResponse { granted }),
+        Just(MessageBody::TimeoutNow),
         (
             0u64..6,
             0u64..12,

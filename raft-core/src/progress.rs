@@ -36,6 +36,8 @@ pub(crate) struct Progress {
     in_flight: VecDeque<Index>,
     /// The highest commit index sent to the follower.
     pub(crate) commit_sent: Index,
+    /// The follower answered since the leader's last quorum check.
+    pub(crate) recently_active: bool,
 }
 
 impl Progress {
@@ -48,6 +50,7 @@ impl Progress {
             paused: false,
             in_flight: VecDeque::new(),
             commit_sent: Index(0),
+            recently_active: false,
         }
     }
 

@@ -123,6 +123,18 @@ impl Shared {
         self.outbox.push_back(Action::Send(message));
     }
 
+    /// Sends a message in another term than the current one (a pre-vote, which speaks of
+    /// the next term without entering it). It promises nothing durable.
+    pub(crate) fn send_in_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
+        let message = Message {
+            from: self.id(),
+            to,
+            term,
+            body,
+        };
+        self.outbox.push_back(Action::Send(message));
+    }
+
     /// Sends a message that vouches for this node's state — a vote, an acknowledgement,
     /// or a vote request, which vouches for the candidate's term, vote and last entry: it
     /// leaves only once every write issued so far, including the one the current changes

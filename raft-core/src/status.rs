@@ -13,6 +13,8 @@ use crate::types::{Index, NodeId, Term};
 pub enum Role {
     /// Follows a leader (or waits for one).
     Follower,
+    /// Asks, without raising its term, whether it could win an election (pre-vote).
+    PreCandidate,
     /// Asks for votes to become leader.
     Candidate,
     /// Leads the term: the only role that appends entries.
@@ -23,6 +25,7 @@ impl fmt::Display for Role {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(match self {
             Role::Follower => "follower",
+            Role::PreCandidate => "pre-candidate",
             Role::Candidate => "candidate",
             Role::Leader => "leader",
         })

@@ -3,8 +3,9 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 
-/// Tick counters for the node's two timers. Only one of them runs at a time: followers and
-/// candidates count toward an election, leaders toward the next heartbeat.
+/// Tick counters for the node's timers. Followers and candidates count toward an election;
+/// leaders toward the next heartbeat and the next quorum check. (A leadership transfer's
+/// deadline lives with the transfer, in the leader's state.)
 #[derive(Clone, Debug)]
 pub(crate) struct Timers {
     /// Ticks since the election timer was last reset.
@@ -13,6 +14,8 @@ pub(crate) struct Timers {
     pub(crate) election_timeout: u32,
     /// Ticks since the leader last sent heartbeats.
     pub(crate) heartbeat_elapsed: u32,
+    /// Ticks since the leader last checked that a quorum is still active (check-quorum).
+    pub(crate) quorum_check_elapsed: u32,
 }
 
 impl Timers {
@@ -22,6 +25,7 @@ impl Timers {
             election_elapsed: 0,
             election_timeout: minimum,
             heartbeat_elapsed: 0,
+            quorum_check_elapsed: 0,
         };
         timers.reset_election(random, minimum, maximum);
         timers

@@ -3,10 +3,23 @@
 #![warn(missing_docs)]
 
 pub mod checker;
+pub mod elections;
+pub mod faults;
 pub mod history;
+pub mod kv;
+pub mod linearizability;
+mod network;
+mod queue;
 pub mod script;
+pub mod simulation;
 pub mod storage;
+pub mod trace;
 
 pub use checker::{NodeView, SafetyChecker, Violation};
+pub use faults::{FaultPlan, FaultProfile};
+pub use kv::{KeyValueStore, KeyValueWorkload, StateMachine, Workload};
+pub use network::Partition;
 pub use script::Cluster;
+pub use simulation::{Failure, Report, Simulation, SimulationOptions, Statistics};
 pub use storage::InMemoryStorage;
+pub use trace::{Trace, TraceMode};

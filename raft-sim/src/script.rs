@@ -6,12 +6,12 @@
 //! restart from what was durable. After every input the [`SafetyChecker`] runs, and a
 //! violation panics the test with the trace so far.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use raft_core::{
     Action, Config, ConfigBuilder, Entry, Index, LogWrite, Membership, Message, Node, NodeId,
-    Proposal, ProposeError, Recovered, Role, Write, WriteId,
+    Proposal, ProposeError, Recovered, Role, TransferError, Write, WriteId,
 };
 
 use crate::checker::{NodeView, SafetyChecker, Violation};
@@ -48,6 +48,10 @@ pub struct Cluster {
     first_violation: Option<Violation>,
     trace: Vec<String>,
     checker: SafetyChecker,
+    /// Directed links (from, to) whose messages are dropped on delivery.
+    cut: BTreeSet<(NodeId, NodeId)>,
+    /// Messages taken out of flight until released.
+    held: Vec<Message>,
 }
 
 impl Cluster {
@@ -73,6 +77,8 @@ impl Cluster {
             first_violation: None,
             trace: Vec::new(),
             checker: SafetyChecker::new(),
+            cut: BTreeSet::new(),
+            held: Vec::new(),
         };
         for id in 1..=size {
             let id = NodeId(id);
@@ -330,6 +336,13 @@ impl Cluster {
         outcomes
     }
 
+    /// Asks leader `id` to hand leadership to `target`.
+    pub fn transfer_leader(&mut self, id: NodeId, target: NodeId) -> Result<(), TransferError> {
+        let mut outcome = Err(TransferError::NotLeader { leader_hint: None });
+        self.with_node(id, |node| outcome = node.transfer_leader(target));
+        outcome
+    }
+
     /// Makes every queued write of node `id` durable and acknowledges it.
     pub fn sync(&mut self, id: NodeId) {
         let server = self.servers.get_mut(&id).expect("server exists");
@@ -353,8 +366,13 @@ impl Cluster {
         self.drain(id);
     }
 
-    /// Delivers one message to its receiver (a crashed receiver loses it).
+    /// Delivers one message to its receiver (a crashed receiver loses it, and so does a
+    /// receiver cut off from the sender by a partition).
     pub fn deliver(&mut self, message: Message) {
+        if self.cut.contains(&(message.from, message.to)) {
+            self.trace.push(format!("drop (partitioned) {message}"));
+            return;
+        }
         self.trace.push(format!("deliver {message}"));
         let to = message.to;
         if self.servers.contains_key(&to) {
@@ -410,6 +428,58 @@ impl Cluster {
         let before = self.in_flight.len();
         self.in_flight.retain(|message| !predicate(message));
         before - self.in_flight.len()
+    }
+
+    /// Cuts every link between the nodes in `side` and all the others, both ways.
+    /// Messages crossing the cut are dropped when delivered, until [`Cluster::heal`].
+    pub fn partition(&mut self, side: &[NodeId]) {
+        let ids = self.ids();
+        for inside in side {
+            for outside in ids.iter().filter(|id| !side.contains(id)) {
+                self.cut.insert((*inside, *outside));
+                self.cut.insert((*outside, *inside));
+            }
+        }
+        self.trace.push(format!("partition {side:?}"));
+    }
+
+    /// Cuts node `id` off from every other node.
+    pub fn isolate(&mut self, id: NodeId) {
+        self.partition(&[id]);
+    }
+
+    /// Cuts the one-way link from `from` to `to`: `to` stops hearing `from`, while `from`
+    /// still hears `to`.
+    pub fn cut_link(&mut self, from: NodeId, to: NodeId) {
+        self.cut.insert((from, to));
+        self.trace.push(format!("cut {from}->{to}"));
+    }
+
+    /// Restores every link.
+    pub fn heal(&mut self) {
+        self.cut.clear();
+        self.trace.push("heal".to_string());
+    }
+
+    /// Takes the in-flight messages that match out of flight, to be released later (a
+    /// slow link); returns how many.
+    pub fn hold_matching(&mut self, mut predicate: impl FnMut(&Message) -> bool) -> usize {
+        let before = self.held.len();
+        let mut kept = VecDeque::new();
+        for message in self.in_flight.drain(..) {
+            if predicate(&message) {
+                self.held.push(message);
+            } else {
+                kept.push_back(message);
+            }
+        }
+        self.in_flight = kept;
+        self.held.len() - before
+    }
+
+    /// Puts every held message back in flight, after the ones already there.
+    pub fn release_held(&mut self) {
+        self.in_flight.extend(self.held.drain(..));
     }
 
     /// Removes and returns every message in flight.

@@ -4,12 +4,32 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use crate::error::{DropReason, ProposeError};
+use crate::error::{DropReason, ProposeError, TransferError};
 use crate::message::{AppendResponse, MessageBody};
 use crate::progress::{Progress, ReplicationState};
+use crate::quorum::VoteResult;
 use crate::shared::Shared;
 use crate::status::FollowerStatus;
 use crate::types::{ENTRY_OVERHEAD_BYTES, Entry, Index, LogId, NodeId, Payload};
+
+/// A leadership transfer in progress.
+#[derive(Clone, Copy, Debug)]
+struct Transfer {
+    target: NodeId,
+    /// Ticks since the transfer began; it is abandoned after an election timeout.
+    elapsed: u32,
+    /// `TimeoutNow` went out: the target has everything and was told to campaign.
+    timeout_sent: bool,
+}
+
+/// What a leader's tick asks of the node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LeaderTick {
+    /// Go on leading.
+    Continue,
+    /// No quorum answered within an election timeout: step down (check-quorum).
+    StepDown,
+}
 
 /// A leader's own state.
 #[derive(Debug)]
@@ -22,6 +42,7 @@ pub(crate) struct LeaderState {
     entries_pending: bool,
     /// The commit index advanced since followers were last told.
     commit_pending: bool,
+    transfer: Option<Transfer>,
 }
 
 impl LeaderState {
@@ -41,6 +62,7 @@ impl LeaderState {
             uncommitted_bytes: shared.log.payload_bytes_after(shared.commit),
             entries_pending: false,
             commit_pending: false,
+            transfer: None,
         }
     }
 
@@ -69,6 +91,11 @@ impl LeaderState {
         shared: &mut Shared,
         command: Bytes,
     ) -> Result<LogId, ProposeError> {
+        if self.transfer.is_some() {
+            return Err(ProposeError::ProposalDropped {
+                reason: DropReason::LeadershipTransfer,
+            });
+        }
         let limit = shared.config.uncommitted_bytes_max();
         let size = command.len().saturating_add(ENTRY_OVERHEAD_BYTES);
         if self.uncommitted_bytes > 0 && self.uncommitted_bytes.saturating_add(size) > limit {
@@ -107,6 +134,7 @@ impl LeaderState {
             );
             return;
         };
+        progress.recently_active = true;
         match response {
             AppendResponse::Accepted { matched } => {
                 if matched > shared.log.last_index() {
@@ -123,6 +151,14 @@ impl LeaderState {
                 // skipped by that announcement; tell it now if it can use it.
                 let announce_commit = progress.lacks_commit(shared.commit);
                 send_appends(progress, shared, from, announce_commit);
+                if let Some(transfer) = &mut self.transfer
+                    && transfer.target == from
+                    && !transfer.timeout_sent
+                    && progress.matched == shared.log.last_index()
+                {
+                    transfer.timeout_sent = true;
+                    shared.send(from, MessageBody::TimeoutNow);
+                }
                 // Only a follower passing the commit index can move it.
                 if advanced && matched > shared.commit {
                     self.maybe_commit(shared);
@@ -144,22 +180,120 @@ impl LeaderState {
         let Some(progress) = self.progress.get_mut(&from) else {
             return;
         };
+        progress.recently_active = true;
         progress.heartbeat_answered();
-        let last_sent = progress.next.previous();
-        if progress.state == ReplicationState::Replicate && progress.matched < last_sent {
-            // Appends are unanswered while the follower answers heartbeats: some may be
-            // lost, and a full window would never drain. An empty append at the last sent
-            // index settles it: accepted, it frees the window; rejected, it falls back to
-            // probing from the follower's hint.
-            send_append(progress, shared, from, last_sent, Vec::new());
-        } else if progress.matched < shared.log.last_index() {
-            send_appends(progress, shared, from, true);
+        catch_up(progress, shared, from);
+    }
+
+    /// One tick: heartbeats when due, the quorum check when due, and the transfer's
+    /// deadline.
+    pub(crate) fn tick(&mut self, shared: &mut Shared) -> LeaderTick {
+        let election_ticks = shared.config.election_ticks_min();
+        let timers = &mut shared.timers;
+        timers.heartbeat_elapsed += 1;
+        let heartbeat_due = timers.heartbeat_elapsed >= shared.config.heartbeat_ticks();
+        if heartbeat_due {
+            timers.heartbeat_elapsed = 0;
         }
+        let timers = &mut shared.timers;
+        timers.quorum_check_elapsed += 1;
+        let quorum_check_due = timers.quorum_check_elapsed >= election_ticks;
+        if quorum_check_due {
+            timers.quorum_check_elapsed = 0;
+        }
+        if let Some(transfer) = &mut self.transfer {
+            transfer.elapsed += 1;
+            if transfer.elapsed >= election_ticks {
+                tracing::info!(
+                    node = shared.id().0,
+                    term = shared.term().0,
+                    target = transfer.target.0,
+                    "leadership transfer abandoned after an election timeout"
+                );
+                self.transfer = None;
+            }
+        }
+        if quorum_check_due && shared.config.check_quorum() && !self.quorum_active(shared) {
+            tracing::info!(
+                node = shared.id().0,
+                term = shared.term().0,
+                "no quorum heard within an election timeout; stepping down"
+            );
+            return LeaderTick::StepDown;
+        }
+        if heartbeat_due {
+            self.heartbeat(shared);
+        }
+        LeaderTick::Continue
+    }
+
+    /// Whether a quorum (this leader included) answered since the last check; clears the
+    /// marks for the next period.
+    fn quorum_active(&mut self, shared: &Shared) -> bool {
+        let me = shared.id();
+        let result = shared.membership.vote_result(|node| {
+            if node == me {
+                Some(true)
+            } else {
+                Some(
+                    self.progress
+                        .get(&node)
+                        .is_some_and(|progress| progress.recently_active),
+                )
+            }
+        });
+        for progress in self.progress.values_mut() {
+            progress.recently_active = false;
+        }
+        result == VoteResult::Won
+    }
+
+    /// Starts handing leadership to `target`: bring it up to date, then tell it to
+    /// campaign. Proposals are refused meanwhile; the transfer is abandoned after an
+    /// election timeout. A new transfer replaces one in progress.
+    pub(crate) fn transfer_leader(
+        &mut self,
+        shared: &mut Shared,
+        target: NodeId,
+    ) -> Result<(), TransferError> {
+        if target == shared.id() {
+            return Err(TransferError::TargetIsLeader);
+        }
+        if !shared.membership.is_voter(target) {
+            return Err(TransferError::TargetNotVoter { target });
+        }
+        let Some(progress) = self.progress.get_mut(&target) else {
+            return Err(TransferError::TargetNotVoter { target });
+        };
+        let up_to_date = progress.matched == shared.log.last_index();
+        self.transfer = Some(Transfer {
+            target,
+            elapsed: 0,
+            timeout_sent: up_to_date,
+        });
+        tracing::info!(
+            node = shared.id().0,
+            term = shared.term().0,
+            target = target.0,
+            up_to_date,
+            "leadership transfer started"
+        );
+        if up_to_date {
+            shared.send(target, MessageBody::TimeoutNow);
+        } else {
+            catch_up(progress, shared, target);
+        }
+        Ok(())
+    }
+
+    /// The target of the transfer in progress, if any.
+    pub(crate) fn transfer_target(&self) -> Option<NodeId> {
+        self.transfer.map(|transfer| transfer.target)
     }
 
     /// Sends every follower a heartbeat carrying the commit index, capped at what that
     /// follower is known to hold.
-    pub(crate) fn heartbeat(&mut self, shared: &mut Shared) {
+    fn heartbeat(&mut self, shared: &mut Shared) {
         for (peer, progress) in &mut self.progress {
             let commit = shared.commit.min(progress.matched);
             progress.commit_sent = progress.commit_sent.max(commit);
@@ -275,4 +409,18 @@ fn send_append(
         },
     );
     true
+}
+
+/// Moves a lagging follower forward when the leader may have lost track of it (its answers
+/// to heartbeats arrive, or a transfer needs it current).
+fn catch_up(progress: &mut Progress, shared: &mut Shared, peer: NodeId) {
+    let last_sent = progress.next.previous();
+    if progress.state == ReplicationState::Replicate && progress.matched < last_sent {
+        // Appends are unanswered: some may be lost, and a full window would never drain.
+        // An empty append at the last sent index settles it: accepted, it frees the window;
+        // rejected, it falls back to probing from the follower's hint.
+        send_append(progress, shared, peer, last_sent, Vec::new());
+    } else if progress.matched < shared.log.last_index() {
+        send_appends(progress, shared, peer, true);
+    }
 }

@@ -14,6 +14,7 @@ use self::leader::LeaderState;
 #[derive(Debug)]
 pub(crate) enum RoleState {
     Follower,
+    PreCandidate(CandidateState),
     Candidate(CandidateState),
     Leader(LeaderState),
 }
@@ -22,6 +23,7 @@ impl RoleState {
     pub(crate) fn role(&self) -> Role {
         match self {
             RoleState::Follower => Role::Follower,
+            RoleState::PreCandidate(_) => Role::PreCandidate,
             RoleState::Candidate(_) => Role::Candidate,
             RoleState::Leader(_) => Role::Leader,
         }

@@ -1,0 +1,230 @@
+//! Elections: pre-vote, votes, leader stickiness, and the transitions to candidate and
+//! leader.
+
+use crate::action::{Event, WriteId};
+use crate::message::MessageBody;
+use crate::node::Node;
+use crate::quorum::VoteResult;
+use crate::role::RoleState;
+use crate::role::candidate::CandidateState;
+use crate::role::leader::LeaderState;
+use crate::status::Role;
+use crate::types::{LogId, NodeId, Term};
+
+impl Node {
+    /// Whether a candidate whose last entry is `candidate_last` has a log at least as up to
+    /// date as this node's: a later last term, or the same last term and no shorter.
+    fn is_up_to_date(&self, candidate_last: LogId) -> bool {
+        let own_last = self.shared.log.last_id();
+        (candidate_last.term, candidate_last.index) >= (own_last.term, own_last.index)
+    }
+
+    /// Whether this node still trusts a leader (itself included) enough to ignore vote
+    /// requests: with check-quorum on, a follower that heard from its leader within the
+    /// minimum election timeout, or a leader (which steps down by itself when it loses its
+    /// quorum). This is what keeps a node that rejoins from a partition from deposing a
+    /// healthy leader.
+    pub(crate) fn in_lease(&self) -> bool {
+        if !self.shared.config.check_quorum() || self.shared.leader.is_none() {
+            return false;
+        }
+        match self.role {
+            RoleState::Leader(_) => true,
+            RoleState::Follower => {
+                self.shared.timers.election_elapsed < self.shared.config.election_ticks_min()
+            }
+            RoleState::PreCandidate(_) | RoleState::Candidate(_) => false,
+        }
+    }
+
+    /// Grants the vote if this node has not voted for another candidate (nor follows a
+    /// leader) in this term and the candidate's log is at least as up to date as its own.
+    pub(crate) fn handle_request_vote(&mut self, candidate: NodeId, candidate_last: LogId) {
+        let shared = &self.shared;
+        let free_to_vote = match shared.hard_state.vote {
+            Some(vote) => vote == candidate,
+            None => shared.leader.is_none(),
+        };
+        let granted = free_to_vote && self.is_up_to_date(candidate_last);
+        if granted {
+            self.shared.vote_for(candidate);
+            self.shared.reset_election_timer();
+        }
+        tracing::debug!(
+            node = self.id().0,
+            term = self.term().0,
+            candidate = candidate.0,
+            granted,
+            "vote requested"
+        );
+        self.shared
+            .send_when_durable(candidate, MessageBody::RequestVoteResponse { granted });
+    }
+
+    /// Answers a pre-vote for `term`: yes if that term is ahead of this node's, the
+    /// pre-candidate's log is up to date, and this node does not still trust a leader.
+    /// Nothing changes here either way: a pre-vote raises no term and records no vote.
+    pub(crate) fn handle_pre_vote(&mut self, from: NodeId, term: Term, last_log: LogId) {
+        let own_term = self.term();
+        let granted = term > own_term && self.is_up_to_date(last_log) && !self.in_lease();
+        // A grant speaks of the term asked about; a refusal tells the asker our term.
+        let answer_term = if granted { term } else { own_term };
+        tracing::debug!(
+            node = self.id().0,
+            term = own_term.0,
+            from = from.0,
+            asked = term.0,
+            granted,
+            "pre-vote requested"
+        );
+        self.shared
+            .send_in_term(from, answer_term, MessageBody::PreVoteResponse { granted });
+    }
+
+    /// Counts a pre-vote answer. A refusal from a later term means this node is behind and
+    /// follows that term.
+    pub(crate) fn handle_pre_vote_response(&mut self, from: NodeId, term: Term, granted: bool) {
+        let own_term = self.term();
+        if !granted && term > own_term {
+            self.become_follower(term, None);
+            return;
+        }
+        let asked = own_term.checked_next();
+        let counts = (granted && Some(term) == asked) || (!granted && term == own_term);
+        if counts
+            && self.shared.membership.is_voter(from)
+            && let RoleState::PreCandidate(tally) = &mut self.role
+        {
+            tally.record(from, granted);
+            self.check_election();
+        }
+    }
+
+    /// The election timeout fired: ask first (pre-vote) when enabled, else campaign.
+    pub(crate) fn start_election(&mut self) {
+        if self.shared.config.pre_vote() {
+            self.become_pre_candidate();
+        } else {
+            self.become_candidate(false);
+        }
+    }
+
+    fn become_pre_candidate(&mut self) {
+        let me = self.id();
+        let Some(next_term) = self.term().checked_next() else {
+            tracing::error!(node = me.0, "the term space is exhausted; not campaigning");
+            self.shared.reset_election_timer();
+            return;
+        };
+        if !matches!(self.role, RoleState::PreCandidate(_)) {
+            self.shared.event(Event::RoleChanged {
+                role: Role::PreCandidate,
+            });
+        }
+        // A pre-vote changes nothing durable, so this node's own answer counts at once.
+        self.role = RoleState::PreCandidate(CandidateState::new(WriteId(0)));
+        self.shared.set_leader(None);
+        self.shared.reset_election_timer();
+        tracing::debug!(
+            node = me.0,
+            term = self.term().0,
+            role = "pre-candidate",
+            "asking for pre-votes"
+        );
+        let last_log = self.shared.log.last_id();
+        for voter in self.other_voters() {
+            self.shared
+                .send_in_term(voter, next_term, MessageBody::PreVote { last_log });
+        }
+        self.check_election();
+    }
+
+    /// Campaigns in the next term. With `transfer`, voters that still hear from a leader
+    /// vote anyway (a leadership transfer, or an operator's explicit campaign).
+    pub(crate) fn become_candidate(&mut self, transfer: bool) {
+        let me = self.id();
+        let Some(term) = self.term().checked_next() else {
+            // Only a faulty peer can push terms this far; refuse to wrap around.
+            tracing::error!(node = me.0, "the term space is exhausted; not campaigning");
+            self.shared.reset_election_timer();
+            return;
+        };
+        self.shared.enter_term(term);
+        self.shared.vote_for(me);
+        let self_vote_write = self.shared.pending_write_id();
+        if !matches!(self.role, RoleState::Candidate(_)) {
+            self.shared.event(Event::RoleChanged {
+                role: Role::Candidate,
+            });
+        }
+        self.role = RoleState::Candidate(CandidateState::new(self_vote_write));
+        self.shared.set_leader(None);
+        self.shared.reset_election_timer();
+        tracing::debug!(
+            node = me.0,
+            term = self.term().0,
+            role = "candidate",
+            "campaigning"
+        );
+        let last_log = self.shared.log.last_id();
+        for voter in self.other_voters() {
+            self.shared
+                .send_when_durable(voter, MessageBody::RequestVote { last_log, transfer });
+        }
+        self.check_election();
+    }
+
+    fn other_voters(&self) -> Vec<NodeId> {
+        let me = self.id();
+        let membership = &self.shared.membership;
+        membership
+            .members()
+            .into_iter()
+            .filter(|member| *member != me && membership.is_voter(*member))
+            .collect()
+    }
+
+    /// Acts on the tally of a pre-vote or an election.
+    pub(crate) fn check_election(&mut self) {
+        let (result, pre_vote) = match &self.role {
+            RoleState::PreCandidate(tally) => (tally.tally(&self.shared), true),
+            RoleState::Candidate(tally) => (tally.tally(&self.shared), false),
+            RoleState::Follower | RoleState::Leader(_) => return,
+        };
+        match (result, pre_vote) {
+            (VoteResult::Won, true) => self.become_candidate(false),
+            (VoteResult::Won, false) => self.become_leader(),
+            (VoteResult::Lost, _) => {
+                tracing::debug!(
+                    node = self.id().0,
+                    term = self.term().0,
+                    pre_vote,
+                    "election lost"
+                );
+                self.become_follower(self.term(), None);
+            }
+            (VoteResult::Pending, _) => {}
+        }
+    }
+
+    fn become_leader(&mut self) {
+        let me = self.id();
+        let mut leader = LeaderState::new(&self.shared);
+        leader.append_blank(&mut self.shared);
+        self.role = RoleState::Leader(leader);
+        self.shared.timers.heartbeat_elapsed = 0;
+        self.shared.timers.quorum_check_elapsed = 0;
+        self.shared.event(Event::RoleChanged { role: Role::Leader });
+        self.shared.set_leader(Some(me));
+        tracing::info!(
+            node = me.0,
+            term = self.term().0,
+            role = "leader",
+            "elected"
+        );
+        // A leader alone in its configuration commits as soon as its own write is durable.
+        if let RoleState::Leader(leader) = &mut self.role {
+            leader.maybe_commit(&mut self.shared);
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! End-to-end properties of the simulator itself: determinism, a stable trace, and checks
+//! that bite when the application or the cluster misbehaves.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use raft_sim::faults::MILLISECOND;
+use raft_sim::history::{Call, Return};
+use raft_sim::{
+    FaultProfile, KeyValueStore, KeyValueWorkload, Simulation, SimulationOptions, StateMachine,
+    TraceMode,
+};
+
+fn options(seed: u64, faults: FaultProfile) -> SimulationOptions {
+    SimulationOptions {
+        seed,
+        faults,
+        duration_nanos: 3_000 * MILLISECOND,
+        ..SimulationOptions::default()
+    }
+}
+
+// One seed run twice gives the same trace, line for line; another seed gives another trace.
+#[test]
+fn same_seed_same_trace() {
+    let run = |seed| {
+        Simulation::new(options(seed, FaultProfile::All), TraceMode::Full)
+            .expect("valid options")
+            .run()
+    };
+    let first = run(11);
+    let second = run(11);
+    assert!(first.trace.lines().len() > 1_000, "the run did something");
+    assert_eq!(first.trace.lines(), second.trace.lines());
+    assert_eq!(first.trace.hash(), second.trace.hash());
+    assert_eq!(first.statistics, second.statistics);
+    assert_ne!(first.trace.hash(), run(12).trace.hash());
+}
+
+// The hash-only trace mode hashes exactly the lines the full mode keeps.
+#[test]
+fn hash_mode_matches_full_mode() {
+    let full = Simulation::new(options(5, FaultProfile::Net), TraceMode::Full)
+        .expect("valid")
+        .run();
+    let hashed = Simulation::new(options(5, FaultProfile::Net), TraceMode::Hash)
+        .expect("valid")
+        .run();
+    assert_eq!(full.trace.hash(), hashed.trace.hash());
+    assert!(hashed.trace.lines().is_empty());
+}
+
+// The beginning of a short fault-free run is pinned, so that any change to what the core
+// or the simulator does shows up as a readable diff.
+#[test]
+fn short_run_trace_snapshot() {
+    let options = SimulationOptions {
+        seed: 1,
+        nodes: 3,
+        clients: 1,
+        keys: 1,
+        faults: FaultProfile::None,
+        duration_nanos: 500 * MILLISECOND,
+        ..SimulationOptions::default()
+    };
+    let report = Simulation::new(options, TraceMode::Full)
+        .expect("valid")
+        .run();
+    assert!(report.failure.is_none(), "{:?}", report.failure);
+    let head: Vec<&str> = report
+        .trace
+        .lines()
+        .iter()
+        .take(150)
+        .map(String::as_str)
+        .collect();
+    insta::assert_snapshot!(head.join("\n"));
+}
+
+/// A state machine that forgets every write: reads always see the key absent.
+struct Forgetful;
+
+impl StateMachine for Forgetful {
+    fn apply(&mut self, call: &Call) -> Return {
+        match call {
+            Call::Get { .. } => Return::Value(None),
+            Call::CompareAndSet { .. } => Return::Swapped(false),
+            _ => Return::Done,
+        }
+    }
+}
+
+fn run_with_machines(
+    options: SimulationOptions,
+    broken: impl Fn(u64) -> bool + 'static,
+) -> raft_sim::Report {
+    let created = Rc::new(Cell::new(0u64));
+    let counter = Rc::clone(&created);
+    let factory = Box::new(move || -> Box<dyn StateMachine> {
+        counter.set(counter.get() + 1);
+        if broken(counter.get()) {
+            Box::new(Forgetful)
+        } else {
+            Box::new(KeyValueStore::default())
+        }
+    });
+    let keys = options.keys;
+    Simulation::with_application(
+        options,
+        TraceMode::Off,
+        factory,
+        Box::new(KeyValueWorkload::new(keys)),
+    )
+    .expect("valid")
+    .run()
+}
+
+// A replica whose state machine computes other results than its peers is reported, even
+// when no client reads from it.
+#[test]
+fn a_diverging_replica_is_caught() {
+    // The third machine created (node 3's) forgets writes; the others are correct.
+    let report = run_with_machines(options(3, FaultProfile::None), |created| created == 3);
+    let failure = report.failure.expect("the diverging replica is noticed");
+    assert_eq!(failure.kind(), "state machine determinism", "{failure}");
+}
+
+// A state machine that is deterministic but wrong everywhere makes the client history
+// non-linearizable, and the run says so.
+#[test]
+fn a_wrong_state_machine_is_caught() {
+    let report = run_with_machines(options(3, FaultProfile::None), |_| true);
+    let failure = report.failure.expect("lost writes are noticed");
+    assert_eq!(failure.kind(), "linearizability", "{failure}");
+}
+
+// A cluster that cannot serve clients within the liveness bound is reported as a liveness
+// failure, not passed.
+#[test]
+fn missing_progress_is_a_liveness_failure() {
+    let options = SimulationOptions {
+        liveness_bound_nanos: 1,
+        ..options(2, FaultProfile::None)
+    };
+    let report = Simulation::new(options, TraceMode::Off)
+        .expect("valid")
+        .run();
+    let failure = report
+        .failure
+        .expect("one nanosecond is too short to serve anyone");
+    assert_eq!(failure.kind(), "liveness", "{failure}");
+}
+
+// Invalid options are refused with a one-line message naming the setting.
+#[test]
+fn invalid_options_are_refused() {
+    for (options, needle) in [
+        (
+            SimulationOptions {
+                nodes: 0,
+                ..SimulationOptions::default()
+            },
+            "--nodes",
+        ),
+        (
+            SimulationOptions {
+                clients: 0,
+                ..SimulationOptions::default()
+            },
+            "--clients",
+        ),
+        (
+            SimulationOptions {
+                election_ticks: (5, 5),
+                ..SimulationOptions::default()
+            },
+            "election ticks",
+        ),
+    ] {
+        let error = Simulation::new(options, TraceMode::Off)
+            .err()
+            .expect("refused");
+        assert!(error.contains(needle) && !error.contains('\n'), "{error}");
+    }
+}
+
+// Operations still in flight when a run stops are recorded as unknown: a read that saw the
+// value of such a write is linearizable (regression: seed 56 of the disk profile once
+// failed because the pending write was left out of the history).
+#[test]
+fn operations_in_flight_at_the_end_are_unknown() {
+    let options = SimulationOptions {
+        seed: 56,
+        faults: FaultProfile::Disk,
+        ..SimulationOptions::default()
+    };
+    let report = Simulation::new(options.clone(), TraceMode::Off)
+        .expect("valid")
+        .run();
+    assert!(report.failure.is_none(), "{:?}", report.failure);
+    let unknown_at_end = report
+        .history
+        .iter()
+        .filter(|operation| operation.complete_time.is_none())
+        .count() as u64;
+    assert!(unknown_at_end >= 1);
+    assert_eq!(report.statistics.operations_unknown, unknown_at_end);
+    assert_eq!(report.history.len() as u64, {
+        let statistics = &report.statistics;
+        statistics.operations_ok + statistics.operations_failed + statistics.operations_unknown
+    });
+}

@@ -1,0 +1,197 @@
+//! Leadership under partitions: pre-vote, check-quorum, leader stickiness and leadership
+//! transfer.
+
+mod common;
+
+use common::n;
+use raft_core::{DropReason, MessageBody, ProposeError, Role, TransferError};
+use raft_tests::Cluster;
+
+fn rounds(cluster: &mut Cluster, count: usize) {
+    for _ in 0..count {
+        cluster.tick_all();
+        cluster.deliver_all();
+    }
+}
+
+fn isolated_follower_rejoins(pre_vote: bool) -> (Cluster, bool) {
+    let mut cluster = Cluster::with_config(3, move |builder| builder.pre_vote(pre_vote));
+    cluster.elect(n(1));
+    let term = cluster.node(n(1)).term();
+    cluster.isolate(n(3));
+    rounds(&mut cluster, 200);
+    cluster.heal();
+    rounds(&mut cluster, 50);
+    let leader_survived =
+        cluster.node(n(1)).role() == Role::Leader && cluster.node(n(1)).term() == term;
+    (cluster, leader_survived)
+}
+
+// An isolated follower that rejoins does not depose a healthy leader with pre-vote; without
+// it, the follower's inflated term forces a new election.
+#[test]
+fn isolated_follower_rejoining_with_and_without_pre_vote() {
+    let (cluster, survived) = isolated_follower_rejoins(true);
+    assert!(survived, "with pre-vote the leader survives");
+    assert_eq!(cluster.node(n(3)).leader(), Some(n(1)));
+
+    let (cluster, survived) = isolated_follower_rejoins(false);
+    assert!(
+        !survived,
+        "without pre-vote the rejoining node deposes the leader"
+    );
+    assert!(cluster.leader().is_some(), "and the cluster elects again");
+}
+
+// A leader cut off from every follower steps down within an election timeout, and the
+// majority elects a new one.
+#[test]
+fn isolated_leader_steps_down_under_check_quorum() {
+    let mut cluster = Cluster::new(3);
+    cluster.elect(n(1));
+    cluster.isolate(n(1));
+    let election_ticks = 10; // the default minimum election timeout
+    rounds(&mut cluster, election_ticks * 2 + 1);
+    assert_ne!(
+        cluster.node(n(1)).role(),
+        Role::Leader,
+        "n1 stepped down by itself"
+    );
+    rounds(&mut cluster, 60);
+    let new_leader = cluster.leader().expect("the majority elected a leader");
+    assert_ne!(new_leader, n(1));
+}
+
+// Without check-quorum the isolated leader goes on believing it leads.
+#[test]
+fn isolated_leader_stays_without_check_quorum() {
+    let mut cluster = Cluster::with_config(3, |builder| builder.check_quorum(false));
+    cluster.elect(n(1));
+    cluster.isolate(n(1));
+    rounds(&mut cluster, 100);
+    assert_eq!(cluster.node(n(1)).role(), Role::Leader);
+}
+
+// A node stuck at a higher term (it campaigned alone while cut off, with pre-vote off) is
+// ignored by voters that hear the leader, yet freed: its answer to the leader's heartbeat
+// reveals its term, the leader steps down, and a node with the longer log wins the new
+// election, which the stuck node then follows.
+#[test]
+fn candidate_stuck_at_a_higher_term_is_freed() {
+    let mut cluster = Cluster::with_config(3, |builder| builder.pre_vote(false));
+    cluster.elect(n(1));
+    cluster.isolate(n(3));
+    cluster
+        .propose(n(1), b"while n3 was away")
+        .expect("leader accepts");
+    rounds(&mut cluster, 100);
+    let stuck_term = cluster.node(n(3)).term();
+    assert!(
+        stuck_term > cluster.node(n(1)).term(),
+        "n3 campaigned alone"
+    );
+    cluster.heal();
+    cluster.run_until(300, |cluster| {
+        cluster.leader().is_some_and(|leader| leader != n(3))
+            && cluster.node(n(3)).role() == Role::Follower
+            && cluster.node(n(3)).leader().is_some()
+    });
+    let leader = cluster.leader().expect("a leader");
+    assert!(cluster.node(leader).term() >= stuck_term);
+    assert_eq!(cluster.applied_commands(n(3)).len(), 1, "n3 caught up");
+}
+
+// A transfer to an up-to-date follower makes it leader at once, in the next term.
+#[test]
+fn transfer_to_an_up_to_date_node() {
+    let mut cluster = Cluster::new(3);
+    cluster.elect(n(1));
+    rounds(&mut cluster, 2);
+    let term = cluster.node(n(1)).term();
+    cluster.transfer_leader(n(1), n(2)).expect("n2 is a voter");
+    cluster.deliver_all();
+    assert_eq!(cluster.node(n(2)).role(), Role::Leader);
+    assert_eq!(
+        cluster.node(n(2)).term(),
+        term.checked_next().expect("small term")
+    );
+    assert_eq!(cluster.node(n(1)).role(), Role::Follower);
+    assert_eq!(cluster.node(n(1)).leader(), Some(n(2)));
+}
+
+// A transfer to a lagging follower first brings it up to date, and proposals are refused
+// with a typed error while the transfer runs.
+#[test]
+fn transfer_to_a_lagging_node_catches_it_up_first() {
+    let mut cluster = Cluster::new(3);
+    cluster.elect(n(1));
+    cluster.drop_matching(|_| true);
+    cluster.isolate(n(3));
+    for command in [b"a", b"b", b"c"] {
+        cluster.propose(n(1), command).expect("leader accepts");
+        cluster.deliver_all();
+    }
+    cluster.heal();
+    cluster.transfer_leader(n(1), n(3)).expect("n3 is a voter");
+    assert_eq!(
+        cluster.propose(n(1), b"refused"),
+        Err(ProposeError::ProposalDropped {
+            reason: DropReason::LeadershipTransfer
+        })
+    );
+    let sent_timeout_early = cluster
+        .in_flight()
+        .iter()
+        .any(|message| matches!(message.body, MessageBody::TimeoutNow));
+    assert!(
+        !sent_timeout_early,
+        "the target lacks entries: catch it up first"
+    );
+    cluster.deliver_all();
+    assert_eq!(cluster.node(n(3)).role(), Role::Leader);
+    rounds(&mut cluster, 3);
+    for id in cluster.ids() {
+        assert_eq!(cluster.applied_commands(id).len(), 3, "{id}");
+    }
+}
+
+// A transfer to an unreachable node is abandoned after an election timeout; the old leader
+// stays and accepts proposals again.
+#[test]
+fn transfer_to_an_unreachable_node_aborts() {
+    let mut cluster = Cluster::new(3);
+    cluster.elect(n(1));
+    cluster.isolate(n(3));
+    let term = cluster.node(n(1)).term();
+    cluster.transfer_leader(n(1), n(3)).expect("n3 is a voter");
+    assert_eq!(cluster.node(n(1)).transfer_target(), Some(n(3)));
+    rounds(&mut cluster, 12);
+    assert_eq!(cluster.node(n(1)).transfer_target(), None, "abandoned");
+    assert_eq!(cluster.node(n(1)).role(), Role::Leader);
+    assert_eq!(cluster.node(n(1)).term(), term);
+    cluster
+        .propose(n(1), b"again")
+        .expect("proposals are accepted again");
+}
+
+// Transfers to learners, to non-members and to the leader itself, and transfers asked of a
+// follower, are refused with typed errors.
+#[test]
+fn invalid_transfers_are_refused() {
+    let mut cluster = Cluster::new(3);
+    cluster.elect(n(1));
+    assert_eq!(
+        cluster.transfer_leader(n(1), n(1)),
+        Err(TransferError::TargetIsLeader)
+    );
+    assert_eq!(
+        cluster.transfer_leader(n(1), n(9)),
+        Err(TransferError::TargetNotVoter { target: n(9) })
+    );
+    assert_eq!(
+        cluster.transfer_leader(n(2), n(3)),
+        Err(TransferError::NotLeader {
+            leader_hint: Some(n(1))
+        })
+    );
+}
