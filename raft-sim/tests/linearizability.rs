@@ -70,7 +70,7 @@ fn finish(pending: HashMap<u64, Pending>, history: &mut Vec<Operation>) {
 /// The key Jepsen's single-register histories are recorded under.
 const REGISTER: &str = "register";
 
-/// Parses a Jepsen etcd log (`INFO  jepsen.util - 3	:ok	:write	4`, see the data README).
+/// Parses a Jepsen etcd log (`INFO  jepsen.util - 3 :ok :write 4`, fields separated by tabs; see the data README).
 ///
 /// Times are line numbers, which preserves the only order the log records.
 fn parse_jepsen_log(text: &str) -> Vec<Operation> {
