@@ -62,6 +62,22 @@ pub struct LogWrite {
     pub entries: Vec<Entry>,
 }
 
+/// Identifies one linearizable read: the node that accepted it and its number there. The
+/// node makes ids up itself (never from caller data), so two reads can never be confused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReadId {
+    /// The node that accepted the read.
+    pub node: NodeId,
+    /// Its number on that node.
+    pub sequence: u64,
+}
+
+impl fmt::Display for ReadId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "r{}.{}", self.node.0, self.sequence)
+    }
+}
+
 /// A change observers may react to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -85,6 +101,19 @@ pub enum Event {
     CommitAdvanced {
         /// The new commit index.
         commit: Index,
+    },
+    /// A read may be served: once the state machine has applied `index`, its state is at
+    /// least as new as any write completed before the read was requested.
+    ReadReady {
+        /// The read.
+        id: ReadId,
+        /// The index to wait for.
+        index: Index,
+    },
+    /// A read could not be confirmed (leadership changed); ask again.
+    ReadAborted {
+        /// The read.
+        id: ReadId,
     },
 }
 
@@ -118,6 +147,10 @@ impl fmt::Display for Event {
             Event::LeaderChanged { leader: None } => formatter.write_str("leader=none"),
             Event::TermChanged { term } => write!(formatter, "term={}", term.0),
             Event::CommitAdvanced { commit } => write!(formatter, "commit={}", commit.0),
+            Event::ReadReady { id, index } => {
+                write!(formatter, "read-ready {id} index={}", index.0)
+            }
+            Event::ReadAborted { id } => write!(formatter, "read-aborted {id}"),
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct Config {
     forward_proposals: bool,
     pre_vote: bool,
     check_quorum: bool,
+    read_lease: bool,
+    pending_reads_max: usize,
     random_seed: u64,
 }
 
@@ -28,7 +30,8 @@ impl Config {
     /// Starts a configuration for node `id` with the defaults: election timeout drawn in
     /// `[10, 20)` ticks, a heartbeat every 2 ticks, 256 appends in flight per follower,
     /// 1 MiB per append message, 64 MiB of uncommitted entries, no proposal forwarding,
-    /// pre-vote and check-quorum on, and a random seed equal to the node id.
+    /// pre-vote and check-quorum on, reads confirmed by a heartbeat round (no lease) with
+    /// at most 4096 pending, and a random seed equal to the node id.
     pub fn builder(id: NodeId) -> ConfigBuilder {
         ConfigBuilder {
             config: Config {
@@ -42,6 +45,8 @@ impl Config {
                 forward_proposals: false,
                 pre_vote: true,
                 check_quorum: true,
+                read_lease: false,
+                pending_reads_max: 4096,
                 random_seed: id.0,
             },
         }
@@ -104,6 +109,27 @@ impl Config {
         self.check_quorum
     }
 
+    /// Whether a leader may answer reads from its lease, without a heartbeat round.
+    ///
+    /// The lease rests on check-quorum's leader stickiness: a voter that heard the leader
+    /// refuses other candidates for `election_ticks_min` of its own ticks. The leader
+    /// counts its lease from when it *sent* the heartbeat a quorum answered, for
+    /// `(election_ticks_min - 2) * 9 / 10` of its own ticks: the two ticks cover the
+    /// granularity of tick counting on both sides, and the tenth assumes that no node's
+    /// clock runs more than 10% faster than the leader's. Faster clock drift, or an operator
+    /// forcing an election with [`Node::campaign`](crate::Node::campaign), can make a lease
+    /// read stale; the default heartbeat-round reads depend on no clock. A driver whose
+    /// process stalled (a long pause) must feed the ticks for the time that passed before
+    /// it asks for reads again, or the lease would outlive real time.
+    pub fn read_lease(&self) -> bool {
+        self.read_lease
+    }
+
+    /// The most reads a node holds unconfirmed; more are refused.
+    pub fn pending_reads_max(&self) -> usize {
+        self.pending_reads_max
+    }
+
     /// The seed of the node's random generator (election timeouts).
     pub fn random_seed(&self) -> u64 {
         self.random_seed
@@ -117,7 +143,9 @@ pub struct ConfigBuilder {
 }
 
 impl ConfigBuilder {
-    /// Election timeouts are drawn uniformly from `[minimum, maximum)` ticks.
+    /// Election timeouts are drawn uniformly from `[minimum, maximum)` ticks. A range of one
+    /// tick removes the randomization, and with it the protection against repeated split
+    /// votes; it exists for experiments. A common choice is `maximum = 2 * minimum`.
     pub fn election_ticks(mut self, minimum: u32, maximum: u32) -> ConfigBuilder {
         self.config.election_ticks_min = minimum;
         self.config.election_ticks_max = maximum;
@@ -166,6 +194,18 @@ impl ConfigBuilder {
         self
     }
 
+    /// Lets a leader answer reads from its lease (off by default; needs check-quorum).
+    pub fn read_lease(mut self, enabled: bool) -> ConfigBuilder {
+        self.config.read_lease = enabled;
+        self
+    }
+
+    /// At most `count` reads pending per node.
+    pub fn pending_reads_max(mut self, count: usize) -> ConfigBuilder {
+        self.config.pending_reads_max = count;
+        self
+    }
+
     /// Seeds the node's random generator. Give every node and every restart its own seed
     /// so that election timeouts differ.
     pub fn random_seed(mut self, seed: u64) -> ConfigBuilder {
@@ -200,10 +240,14 @@ impl ConfigBuilder {
             ("append_in_flight_max", config.append_in_flight_max),
             ("append_bytes_max", config.append_bytes_max),
             ("uncommitted_bytes_max", config.uncommitted_bytes_max),
+            ("pending_reads_max", config.pending_reads_max),
         ] {
             if value == 0 {
                 return Err(ConfigError::ZeroLimit { setting });
             }
+        }
+        if config.read_lease && !config.check_quorum {
+            return Err(ConfigError::LeaseWithoutCheckQuorum);
         }
         Ok(config)
     }
@@ -263,6 +307,11 @@ mod tests {
                 setting: "append_in_flight_max"
             })
         );
+        assert_eq!(
+            base().read_lease(true).check_quorum(false).build(),
+            Err(ConfigError::LeaseWithoutCheckQuorum)
+        );
+        assert!(base().read_lease(true).build().is_ok());
         assert_eq!(
             base().uncommitted_bytes_max(0).build(),
             Err(ConfigError::ZeroLimit {

@@ -61,12 +61,25 @@ impl Node {
             .send_when_durable(candidate, MessageBody::RequestVoteResponse { granted });
     }
 
+    /// Whether this node is a follower that heard from its leader within the minimum
+    /// election timeout. Such a node refuses pre-votes whether or not check-quorum is on:
+    /// that refusal is what makes pre-vote protect a healthy leader (Raft thesis §9.6).
+    fn hears_leader(&self) -> bool {
+        matches!(self.role, RoleState::Follower)
+            && self.shared.leader.is_some()
+            && self.shared.timers.election_elapsed < self.shared.config.election_ticks_min()
+    }
+
     /// Answers a pre-vote for `term`: yes if that term is ahead of this node's, the
     /// pre-candidate's log is up to date, and this node does not still trust a leader.
     /// Nothing changes here either way: a pre-vote raises no term and records no vote.
     pub(crate) fn handle_pre_vote(&mut self, from: NodeId, term: Term, last_log: LogId) {
         let own_term = self.term();
-        let granted = term > own_term && self.is_up_to_date(last_log) && !self.in_lease();
+        let granted = term > own_term
+            && self.is_up_to_date(last_log)
+            && !self.in_lease()
+            && !self.hears_leader()
+            && !matches!(self.role, RoleState::Leader(_));
         // A grant speaks of the term asked about; a refusal tells the asker our term.
         let answer_term = if granted { term } else { own_term };
         tracing::debug!(

@@ -29,6 +29,9 @@ pub enum ConfigError {
         /// The configured heartbeat interval.
         heartbeat_ticks: u32,
     },
+    /// Lease reads rely on check-quorum's leader stickiness.
+    #[error("read_lease requires check_quorum")]
+    LeaseWithoutCheckQuorum,
     /// The election timeout range `[minimum, maximum)` holds no value, so timeouts could
     /// not be randomized and split votes would repeat forever.
     #[error("election timeout range [{minimum}, {maximum}) is empty")]
@@ -102,6 +105,18 @@ pub enum DropReason {
     /// The leader is handing leadership over; propose to the new leader.
     #[error("a leadership transfer is in progress")]
     LeadershipTransfer,
+}
+
+/// Why [`Node::read_index`](crate::Node::read_index) refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// No leader is known to confirm the read; retry later or elsewhere.
+    #[error("no leader known")]
+    NoLeader,
+    /// `pending_reads_max` reads already wait; retry later.
+    #[error("too many reads pending")]
+    TooManyPending,
 }
 
 /// Why [`Node::transfer_leader`](crate::Node::transfer_leader) refused.

@@ -80,6 +80,7 @@ mod node;
 mod node_tests;
 mod progress;
 pub mod quorum;
+mod read;
 mod recovered;
 mod role;
 mod shared;
@@ -87,11 +88,11 @@ pub mod status;
 mod timers;
 pub mod types;
 
-pub use action::{Action, Event, LogWrite, Write, WriteId};
+pub use action::{Action, Event, LogWrite, ReadId, Write, WriteId};
 pub use config::{Config, ConfigBuilder};
 pub use error::{
-    AcknowledgementError, CampaignError, ConfigError, DropReason, ProposeError, RecoveryError,
-    TransferError,
+    AcknowledgementError, CampaignError, ConfigError, DropReason, ProposeError, ReadError,
+    RecoveryError, TransferError,
 };
 pub use message::{AppendResponse, Message, MessageBody};
 pub use node::{Node, Proposal};

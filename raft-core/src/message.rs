@@ -68,9 +68,28 @@ pub enum MessageBody {
     Heartbeat {
         /// The commit index the receiver may adopt.
         commit: Index,
+        /// The leader's latest read round: an answer confirms the leadership for every
+        /// read registered in this round or before.
+        round: u64,
     },
-    /// The answer to `Heartbeat`.
-    HeartbeatResponse,
+    /// The answer to `Heartbeat`, echoing its read round.
+    HeartbeatResponse {
+        /// The round of the heartbeat answered.
+        round: u64,
+    },
+    /// A follower asks the leader for a read index on behalf of its own caller.
+    ReadIndex {
+        /// The follower's number for the request, echoed in the answer.
+        request: u64,
+    },
+    /// The leader's answer to `ReadIndex`.
+    ReadIndexResponse {
+        /// The follower's request number.
+        request: u64,
+        /// The index to wait for before reading, or `None` if the leader could not serve it
+        /// (it is stepping down, or is not the leader).
+        index: Option<Index>,
+    },
     /// A follower hands proposals to the leader (when forwarding is enabled).
     ForwardProposals {
         /// The proposed commands, in order.
@@ -112,7 +131,9 @@ impl Message {
             MessageBody::AppendEntries { .. } => "AppendEntries",
             MessageBody::AppendEntriesResponse(..) => "AppendEntriesResponse",
             MessageBody::Heartbeat { .. } => "Heartbeat",
-            MessageBody::HeartbeatResponse => "HeartbeatResponse",
+            MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
+            MessageBody::ReadIndex { .. } => "ReadIndex",
+            MessageBody::ReadIndexResponse { .. } => "ReadIndexResponse",
             MessageBody::ForwardProposals { .. } => "ForwardProposals",
         }
     }
@@ -165,8 +186,15 @@ impl fmt::Display for Message {
                 }
                 AppendResponse::StaleTerm => formatter.write_str(" stale-term"),
             },
-            MessageBody::Heartbeat { commit } => write!(formatter, " commit={}", commit.0),
-            MessageBody::HeartbeatResponse => Ok(()),
+            MessageBody::Heartbeat { commit, round } => {
+                write!(formatter, " commit={} round={round}", commit.0)
+            }
+            MessageBody::HeartbeatResponse { round } => write!(formatter, " round={round}"),
+            MessageBody::ReadIndex { request } => write!(formatter, " request={request}"),
+            MessageBody::ReadIndexResponse { request, index } => match index {
+                Some(index) => write!(formatter, " request={request} index={}", index.0),
+                None => write!(formatter, " request={request} refused"),
+            },
             MessageBody::ForwardProposals { commands } => {
                 write!(formatter, " commands={}", commands.len())
             }

@@ -5,14 +5,15 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::action::{Action, Event, WriteId};
+use crate::action::{Action, Event, ReadId, WriteId};
 use crate::config::Config;
 use crate::error::{
-    AcknowledgementError, CampaignError, ProposeError, RecoveryError, TransferError,
+    AcknowledgementError, CampaignError, ProposeError, ReadError, RecoveryError, TransferError,
 };
 use crate::log::RaftLog;
 use crate::message::{AppendResponse, Message, MessageBody};
 use crate::quorum::Membership;
+use crate::read::{self, Requester};
 use crate::recovered::Recovered;
 use crate::role::RoleState;
 use crate::role::leader::LeaderTick;
@@ -301,11 +302,9 @@ impl Node {
             MessageBody::RequestVote { last_log, .. } => self.handle_request_vote(from, last_log),
             MessageBody::PreVote { .. } | MessageBody::PreVoteResponse { .. } => {}
             MessageBody::TimeoutNow => {
-                let from_leader = self.shared.leader == Some(from);
-                if matches!(self.role, RoleState::Follower)
-                    && from_leader
-                    && self.shared.membership.is_voter(me)
-                {
+                // Only this term's leader sends TimeoutNow in this term (a stale one was
+                // dropped above), even if this node has not heard from it since a restart.
+                if matches!(self.role, RoleState::Follower) && self.shared.membership.is_voter(me) {
                     tracing::info!(
                         node = me.0,
                         term = term.0,
@@ -332,9 +331,9 @@ impl Node {
                         .handle_append(from, message.term, previous, entries, commit);
                 }
             }
-            MessageBody::Heartbeat { commit } => {
+            MessageBody::Heartbeat { commit, round } => {
                 if self.accept_leader(from) {
-                    self.shared.handle_heartbeat(from, commit);
+                    self.shared.handle_heartbeat(from, commit, round);
                 }
             }
             MessageBody::AppendEntriesResponse(response) => {
@@ -342,9 +341,35 @@ impl Node {
                     leader.handle_append_response(&mut self.shared, from, response);
                 }
             }
-            MessageBody::HeartbeatResponse => {
+            MessageBody::HeartbeatResponse { round } => {
                 if let RoleState::Leader(leader) = &mut self.role {
-                    leader.handle_heartbeat_response(&mut self.shared, from);
+                    leader.handle_heartbeat_response(&mut self.shared, from, round);
+                }
+            }
+            MessageBody::ReadIndex { request } => {
+                let requester = Requester::Remote {
+                    node: from,
+                    request,
+                };
+                let accepted = match &mut self.role {
+                    RoleState::Leader(leader) => leader.read(&mut self.shared, requester).is_ok(),
+                    _ => false,
+                };
+                if !accepted {
+                    read::answer(&mut self.shared, requester, None);
+                }
+            }
+            MessageBody::ReadIndexResponse { request, index } => {
+                if self.shared.forwarded_reads.answered(from, request) {
+                    let id = ReadId {
+                        node: me,
+                        sequence: request,
+                    };
+                    let event = match index {
+                        Some(index) => Event::ReadReady { id, index },
+                        None => Event::ReadAborted { id },
+                    };
+                    self.shared.event(event);
                 }
             }
             MessageBody::ForwardProposals { commands } => {
@@ -405,6 +430,43 @@ impl Node {
         }
         self.become_candidate(true);
         Ok(())
+    }
+
+    /// Asks for a linearizable read. The returned id comes back in
+    /// [`Event::ReadReady`] with an index: once the state machine has applied it, a read
+    /// of the local state reflects every write completed before this call. Or it comes
+    /// back in [`Event::ReadAborted`] when leadership changed first; ask again then.
+    ///
+    /// On the leader the read joins the next heartbeat round (all reads between two
+    /// flushes share one round), or is answered at once from the lease when
+    /// [`read_lease`](crate::Config::read_lease) is on. A new leader holds reads until an
+    /// entry of its own term commits. Elsewhere the read is forwarded to the leader.
+    pub fn read_index(&mut self) -> Result<ReadId, ReadError> {
+        let me = self.id();
+        match &mut self.role {
+            RoleState::Leader(leader) => {
+                let id = self.shared.forwarded_reads.next_id(me);
+                leader.read(&mut self.shared, Requester::Local(id))?;
+                Ok(id)
+            }
+            _ => {
+                let Some(leader) = self.shared.leader else {
+                    return Err(ReadError::NoLeader);
+                };
+                if self.shared.forwarded_reads.len() >= self.shared.config.pending_reads_max() {
+                    return Err(ReadError::TooManyPending);
+                }
+                let id = self.shared.forwarded_reads.next_id(me);
+                self.shared.forwarded_reads.forward(leader, id);
+                self.shared.send(
+                    leader,
+                    MessageBody::ReadIndex {
+                        request: id.sequence,
+                    },
+                );
+                Ok(id)
+            }
+        }
     }
 
     /// Hands leadership to `target`: the leader brings it up to date, then tells it to
@@ -491,6 +553,9 @@ impl Node {
     // ----- role transitions -----
 
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        if let RoleState::Leader(leader_state) = &mut self.role {
+            leader_state.abort_reads(&mut self.shared);
+        }
         if term > self.term() {
             self.shared.enter_term(term);
         }

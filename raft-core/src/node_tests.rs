@@ -214,7 +214,10 @@ fn follower_refuses_or_forwards_proposals() {
         from: NodeId(1),
         to: NodeId(2),
         term: Term(1),
-        body: MessageBody::Heartbeat { commit: Index(0) },
+        body: MessageBody::Heartbeat {
+            commit: Index(0),
+            round: 1,
+        },
     });
     drain_synced(&mut follower);
     assert_eq!(
@@ -234,7 +237,10 @@ fn follower_refuses_or_forwards_proposals() {
         from: NodeId(1),
         to: NodeId(2),
         term: Term(1),
-        body: MessageBody::Heartbeat { commit: Index(0) },
+        body: MessageBody::Heartbeat {
+            commit: Index(0),
+            round: 1,
+        },
     });
     drain_synced(&mut forwarding);
     assert_eq!(
@@ -366,7 +372,10 @@ fn misaddressed_messages_are_dropped() {
             from: NodeId(from),
             to: NodeId(to),
             term: Term(9),
-            body: MessageBody::Heartbeat { commit: Index(5) },
+            body: MessageBody::Heartbeat {
+                commit: Index(5),
+                round: 1,
+            },
         });
     }
     assert_eq!(node.term(), Term(0));
@@ -422,10 +431,18 @@ fn arbitrary_message() -> impl Strategy<Value = Message> {
         Just(MessageBody::AppendEntriesResponse(
             AppendResponse::StaleTerm
         )),
-        (0u64..14).prop_map(|commit| MessageBody::Heartbeat {
-            commit: Index(commit)
+        (0u64..14, 0u64..4).prop_map(|(commit, round)| MessageBody::Heartbeat {
+            commit: Index(commit),
+            round,
         }),
-        Just(MessageBody::HeartbeatResponse),
+        (0u64..4).prop_map(|round| MessageBody::HeartbeatResponse { round }),
+        (0u64..4).prop_map(|request| MessageBody::ReadIndex { request }),
+        (0u64..4, proptest::option::of(0u64..14)).prop_map(|(request, index)| {
+            MessageBody::ReadIndexResponse {
+                request,
+                index: index.map(Index),
+            }
+        }),
         Just(MessageBody::ForwardProposals {
             commands: vec![Bytes::from_static(b"f")]
         }),
@@ -515,7 +532,10 @@ fn follower_message(term: u64, body: MessageBody) -> Message {
 #[test]
 fn maximal_term_neither_panics_nor_wraps() {
     let mut node = node_with(1, &[1, 2, 3], 1);
-    node.step(follower_message(u64::MAX, MessageBody::HeartbeatResponse));
+    node.step(follower_message(
+        u64::MAX,
+        MessageBody::HeartbeatResponse { round: 0 },
+    ));
     for _ in 0..100 {
         node.tick();
         drain_synced(&mut node);

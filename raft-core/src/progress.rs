@@ -38,6 +38,8 @@ pub(crate) struct Progress {
     pub(crate) commit_sent: Index,
     /// The follower answered since the leader's last quorum check.
     pub(crate) recently_active: bool,
+    /// The latest heartbeat round the follower answered.
+    pub(crate) round_acknowledged: u64,
 }
 
 impl Progress {
@@ -51,6 +53,7 @@ impl Progress {
             in_flight: VecDeque::new(),
             commit_sent: Index(0),
             recently_active: false,
+            round_acknowledged: 0,
         }
     }
 

@@ -8,11 +8,12 @@ use std::collections::VecDeque;
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::action::{Action, Event, Write, WriteId};
+use crate::action::{Action, Event, ReadId, Write, WriteId};
 use crate::config::Config;
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody};
 use crate::quorum::Membership;
+use crate::read::ForwardedReads;
 use crate::timers::Timers;
 use crate::types::{HardState, Index, NodeId, Term};
 
@@ -54,6 +55,8 @@ pub(crate) struct Shared {
     /// The last write storage acknowledged.
     pub(crate) acknowledged: WriteId,
     deferred: VecDeque<DeferredMessage>,
+    /// Reads this node forwarded to the leader.
+    pub(crate) forwarded_reads: ForwardedReads,
 }
 
 impl Shared {
@@ -88,6 +91,7 @@ impl Shared {
             last_write: WriteId(0),
             acknowledged: WriteId(0),
             deferred: VecDeque::new(),
+            forwarded_reads: ForwardedReads::default(),
         }
     }
 
@@ -214,6 +218,13 @@ impl Shared {
         if self.leader != leader {
             self.leader = leader;
             self.event(Event::LeaderChanged { leader });
+            // The old leader will never answer the reads forwarded to it.
+            let node = self.id();
+            for sequence in self.forwarded_reads.abandon() {
+                self.event(Event::ReadAborted {
+                    id: ReadId { node, sequence },
+                });
+            }
         }
     }
 

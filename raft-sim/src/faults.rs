@@ -115,6 +115,8 @@ pub struct FaultPlan {
     pub fsync_max_nanos: u64,
     /// Largest clock-rate deviation of a node, as a fraction (0.1 = ±10%).
     pub clock_drift: f64,
+    /// Whether leaders answer reads from their lease (else by a heartbeat round).
+    pub read_lease: bool,
 }
 
 fn between(random: &mut ChaCha8Rng, minimum: u64, maximum: u64) -> u64 {
@@ -148,6 +150,7 @@ impl FaultPlan {
             fsync_min_nanos: between(random, 50_000, 500_000),
             fsync_max_nanos: 0,
             clock_drift: 0.01,
+            read_lease: random.next_u64().is_multiple_of(2),
         };
         plan.fsync_max_nanos = plan.fsync_min_nanos * 2;
         if profile.has(FaultProfile::Net) {
@@ -172,6 +175,11 @@ impl FaultPlan {
         if profile.has(FaultProfile::Clock) {
             plan.clock_drift = 0.02 + unit(random) * 0.08;
         }
+        if plan.read_lease {
+            // The lease assumes no clock runs more than 10% faster than the leader's: with
+            // every node within ±4.5%, any two differ by less than that.
+            plan.clock_drift = plan.clock_drift.min(0.045);
+        }
         plan
     }
 }
@@ -183,7 +191,7 @@ impl fmt::Display for FaultPlan {
             formatter,
             "faults={} latency={:.2}ms+tail({:.0}% of {:.1}ms) loss={:.1}% duplicate={:.1}% \
              net-faults-every={:.0}ms crash-every={:.0}ms down<={:.0}ms pause-every={:.0}ms \
-             pause<={:.0}ms fsync={:.2}..{:.2}ms drift=±{:.1}%",
+             pause<={:.0}ms fsync={:.2}..{:.2}ms drift=±{:.1}% reads={}",
             self.profile,
             milliseconds(self.latency_base_nanos),
             self.latency_tail_probability * 100.0,
@@ -197,7 +205,12 @@ impl fmt::Display for FaultPlan {
             milliseconds(self.pause_max_nanos),
             milliseconds(self.fsync_min_nanos),
             milliseconds(self.fsync_max_nanos),
-            self.clock_drift * 100.0
+            self.clock_drift * 100.0,
+            if self.read_lease {
+                "lease"
+            } else {
+                "read-index"
+            }
         )
     }
 }
@@ -236,7 +249,8 @@ mod tests {
             assert!((0.0..=0.3).contains(&plan.loss_probability));
             assert!(plan.crash_interval_nanos > 0 && plan.pause_interval_nanos > 0);
             assert!(plan.fsync_min_nanos <= plan.fsync_max_nanos);
-            assert!((0.02..=0.1).contains(&plan.clock_drift));
+            assert!((0.02..=0.1).contains(&plan.clock_drift) || plan.read_lease);
+            assert!(!plan.read_lease || plan.clock_drift <= 0.045);
         }
     }
 }

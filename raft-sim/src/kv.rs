@@ -18,6 +18,14 @@ use crate::history::{Call, Return};
 pub trait StateMachine {
     /// Applies one committed operation and returns its result.
     fn apply(&mut self, call: &Call) -> Return;
+
+    /// Answers a read ([`Call::Get`]) from the current state, without the log: the
+    /// simulator calls it for linearizable reads once the replica has applied the read's
+    /// index. It must not change the state; by default it is `apply`, which for a read
+    /// changes nothing.
+    fn read(&mut self, call: &Call) -> Return {
+        self.apply(call)
+    }
 }
 
 /// Chooses what clients do.

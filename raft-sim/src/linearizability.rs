@@ -37,6 +37,9 @@
 //!
 //! # Algorithm
 //!
+//! A read of a value that no put, compare-and-set or sequence of appends on its key
+//! produces is reported at once, before any search.
+//!
 //! The search is the Wing–Gong algorithm with Lowe's memoisation ("Testing for
 //! linearizability", 2017), as in the Porcupine checker. Invocations and completions of one
 //! key form a doubly linked list in time order. The search repeatedly picks an operation
@@ -58,21 +61,23 @@
 //!
 //! Operations with an unknown outcome are optional: the search succeeds as soon as every
 //! completed operation is placed. Since each may happen anywhere after its invocation, they
-//! could multiply the search; four exact reductions keep them in check:
+//! could multiply the search. They are tried only after the completed candidates, newest
+//! first (in practice most either never took effect or took effect just before the
+//! operation that observed them), and three exact reductions keep them in check:
 //!
-//! - they are tried only after the completed candidates, newest first: in practice most
-//!   either never took effect or took effect just before the operation that observed them;
 //! - of several unknown operations with the same effect, all invoked before the first
 //!   remaining completion, only the newest is ever placed: they are interchangeable;
-//! - one is never placed where it changes nothing, nor right before a put or delete that
-//!   hides it: leaving it out does at least as well (the shortest valid order, if any,
-//!   contains neither placement);
+//! - one is never placed where it cannot matter: where it changes nothing, right before a
+//!   put or delete that hides it (leaving it out does at least as well), or right before a
+//!   completed operation that could have gone first with the same result and the same value
+//!   after both (placing it later does as well). A shortest valid order, if any, can be
+//!   rewritten to follow these rules, so the search stays complete;
 //! - a configuration is skipped when one with the same completed operations and value, but
 //!   only a subset of its optional operations placed, was fully explored and failed: the
 //!   latter could do anything the former can.
 
 use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -164,6 +169,9 @@ pub fn check_with_budget(operations: &[Operation], steps_max: u64) -> Verdict {
     }
     let mut inconclusive = None;
     for (key, indexes) in per_key {
+        if let Some(verdict) = unproducible_read(operations, key, &indexes) {
+            return verdict;
+        }
         match KeySearch::new(operations, &indexes).run(steps_max) {
             Search::Linearizable => {}
             Search::NotLinearizable(failure) => {
@@ -184,6 +192,69 @@ pub fn check_with_budget(operations: &[Operation], steps_max: u64) -> Verdict {
         }
     }
     inconclusive.unwrap_or(Verdict::Linearizable)
+}
+
+/// A completed read of a value that no sequence of this key's operations can produce, if
+/// any: caught before the search, which would have to rule out every order before it to
+/// reach the same verdict.
+fn unproducible_read(operations: &[Operation], key: &str, indexes: &[usize]) -> Option<Verdict> {
+    let mut written = HashSet::new();
+    let mut suffixes = HashSet::new();
+    for index in indexes {
+        match &operations[*index].call {
+            Call::Put { value, .. } | Call::CompareAndSet { new: value, .. } => {
+                written.insert(value.as_str());
+            }
+            Call::Append { value, .. } if !value.is_empty() => {
+                suffixes.insert(value.as_str());
+            }
+            _ => {}
+        }
+    }
+    let mut suffix_lengths: Vec<usize> = suffixes.iter().map(|suffix| suffix.len()).collect();
+    suffix_lengths.sort_unstable();
+    suffix_lengths.dedup();
+    // Whether `value` is a written value followed by appended suffixes (each suffix may be
+    // counted more than once: this only has to rule out what is certainly impossible).
+    let producible = |value: &str| {
+        if written.contains(value) {
+            return true;
+        }
+        // formed[end]: whether value[..end] can be formed.
+        let mut formed = vec![false; value.len() + 1];
+        formed[0] = true;
+        for base in &written {
+            if value.starts_with(base) {
+                formed[base.len()] = true;
+            }
+        }
+        for start in 0..value.len() {
+            if !formed[start] {
+                continue;
+            }
+            for length in &suffix_lengths {
+                if let Some(piece) = value.get(start..start + length)
+                    && suffixes.contains(piece)
+                {
+                    formed[start + length] = true;
+                }
+            }
+        }
+        formed[value.len()]
+    };
+    let index = indexes.iter().copied().find(|index| {
+        let operation = &operations[*index];
+        matches!(&operation.outcome, Outcome::Ok(Return::Value(Some(value))) if !producible(value))
+    })?;
+    Some(Verdict::NotLinearizable {
+        key: key.to_string(),
+        operations: vec![index],
+        explanation: format!(
+            "{} returned a value that no put, compare-and-set or sequence of appends on the \
+             key produces",
+            operations[index]
+        ),
+    })
 }
 
 /// The interned value meaning "absent".
@@ -471,8 +542,8 @@ struct Group {
 
 #[derive(Debug)]
 struct VisitedEntry {
-    /// Whether the last operation placed was optional.
-    after_optional: bool,
+    /// What the last operation placed forbids next, if it was optional.
+    restriction: Option<Restriction>,
     /// Whether the search returned from it: only then is it known to fail.
     finished: bool,
     previous_in_group: u32,
@@ -486,7 +557,15 @@ struct Configuration<'a> {
     window_end: usize,
     window: &'a [u64],
     optional: &'a [u64],
-    after_optional: bool,
+    restriction: Option<Restriction>,
+}
+
+/// Right after an optional operation is placed, what may come next is restricted (see
+/// `KeySearch::run`); the restriction depends on that operation and the value before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Restriction {
+    operation: usize,
+    value_before: u32,
 }
 
 impl Visited {
@@ -538,7 +617,7 @@ impl Visited {
         };
         let group = &mut self.groups[group_index as usize];
         self.entries.push(VisitedEntry {
-            after_optional: configuration.after_optional,
+            restriction: configuration.restriction,
             finished: false,
             previous_in_group: group.last_entry,
         });
@@ -571,18 +650,19 @@ impl Visited {
             let entry = &self.entries[cursor as usize];
             let stored =
                 &self.optional_sets[cursor as usize * self.optional_words..][..self.optional_words];
-            if entry.after_optional == configuration.after_optional
-                && stored == configuration.optional
-            {
+            if entry.restriction == configuration.restriction && stored == configuration.optional {
                 return true;
             }
             // An entry reached right after an optional operation may not continue with
-            // everything, so it only dominates others like it.
+            // everything, so it only dominates others under the same restriction.
             let subset = stored
                 .iter()
                 .zip(configuration.optional)
                 .all(|(stored, current)| stored & !current == 0);
-            if entry.finished && subset && (!entry.after_optional || configuration.after_optional) {
+            if entry.finished
+                && subset
+                && (entry.restriction.is_none() || entry.restriction == configuration.restriction)
+            {
                 return true;
             }
             cursor = entry.previous_in_group;
@@ -603,6 +683,8 @@ struct Placed {
     value_before: u32,
     /// Its configuration's entry in [`Visited`].
     entry: u32,
+    /// Where the search looks for the next candidate once this placement is undone.
+    resume: Cursor,
 }
 
 /// The deepest point a failed search reached, for the explanation. Operations are indexes
@@ -634,6 +716,10 @@ enum Search {
 /// Where the search is looking for its next candidate.
 #[derive(Clone, Copy, Debug)]
 enum Cursor {
+    /// At a configuration just reached, before any candidate was tried.
+    Fresh,
+    /// Every candidate of the current configuration was tried.
+    Exhausted,
     /// In the list of completed operations.
     Completed(usize),
     /// In the list of unknown operations, walking backwards (newest first) from the
@@ -923,6 +1009,33 @@ impl KeySearch {
         false
     }
 
+    /// A pending completed operation that never changes the value (a read, or a
+    /// compare-and-set that did not swap) and is valid now, if any.
+    ///
+    /// Such an operation can go next in any valid order from here: moving it to the front
+    /// changes no value, and everything that had to precede it is placed already (it is
+    /// invoked before the first remaining completion). So when there is one, it is the only
+    /// candidate worth trying.
+    fn harmless_candidate(&mut self, value: u32) -> Option<usize> {
+        let mut node = self.nodes[COMPLETED_HEAD].next;
+        while let NodeKind::Call(operation) = self.nodes[node].kind {
+            let harmless = match &self.operations[operation].effect {
+                Effect::Read { returned } => *returned == value,
+                Effect::CompareAndSet {
+                    expected,
+                    swapped: Some(false),
+                    ..
+                } => *expected != value,
+                _ => false,
+            };
+            if harmless {
+                return Some(operation);
+            }
+            node = self.nodes[node].next;
+        }
+        None
+    }
+
     fn run(mut self, steps_max: u64) -> Search {
         let mut remaining = self.completed;
         if remaining == 0 {
@@ -937,15 +1050,32 @@ impl KeySearch {
         let mut visited = Visited::new((self.operations.len() - self.completed).div_ceil(64));
         let (mut window, mut optional) = (Vec::new(), Vec::new());
         let mut deepest: Option<Failure> = None;
-        let mut cursor = Cursor::Completed(self.nodes[COMPLETED_HEAD].next);
+        let mut cursor = Cursor::Fresh;
         let mut steps = 0_u64;
         loop {
             steps += 1;
             if steps > steps_max {
                 return Search::OutOfBudget;
             }
+            let restriction = placed
+                .last()
+                .filter(|last| self.operations[last.operation].unknown)
+                .map(|last| Restriction {
+                    operation: last.operation,
+                    value_before: last.value_before,
+                });
             // The candidate to try, and where to look next if it fails.
             let (candidate, otherwise) = match cursor {
+                Cursor::Fresh => {
+                    cursor = Cursor::Completed(self.nodes[COMPLETED_HEAD].next);
+                    // Right after an optional operation, what may follow is restricted, so
+                    // the shortcut's argument does not apply there.
+                    match restriction.map_or_else(|| self.harmless_candidate(value), |_| None) {
+                        // If it fails, so does this configuration.
+                        Some(operation) => (operation, Cursor::Exhausted),
+                        None => continue,
+                    }
+                }
                 Cursor::Completed(node) => match self.nodes[node].kind {
                     NodeKind::Call(operation) => {
                         (operation, Cursor::Completed(self.nodes[node].next))
@@ -974,44 +1104,45 @@ impl KeySearch {
                         (operation, next)
                     }
                     _ => {
-                        // Nothing can go next: note how far this attempt got, then undo the
-                        // last placement and try its alternatives.
-                        if deepest
-                            .as_ref()
-                            .is_none_or(|best| placed.len() > best.depth)
-                        {
-                            deepest = Some(self.failure(&placed, value));
-                        }
-                        let Some(last) = placed.pop() else {
-                            return Search::NotLinearizable(deepest.expect("recorded just above"));
-                        };
-                        visited.finish(last.entry);
-                        self.unlift(last.operation);
-                        placed_set.clear(last.operation);
-                        value = last.value_before;
-                        let node = self.call_nodes[last.operation];
-                        cursor = if self.operations[last.operation].unknown {
-                            Cursor::Unknown {
-                                node: self.nodes[node].previous,
-                                deadline: self.first_return(),
-                            }
-                        } else {
-                            completed_hash ^= member_hash(last.operation);
-                            remaining += 1;
-                            Cursor::Completed(self.nodes[node].next)
-                        };
+                        cursor = Cursor::Exhausted;
                         continue;
                     }
                 },
+                Cursor::Exhausted => {
+                    // Nothing can go next: note how far this attempt got, then undo the last
+                    // placement and try its alternatives.
+                    if deepest
+                        .as_ref()
+                        .is_none_or(|best| placed.len() > best.depth)
+                    {
+                        deepest = Some(self.failure(&placed, value));
+                    }
+                    let Some(last) = placed.pop() else {
+                        return Search::NotLinearizable(deepest.expect("recorded just above"));
+                    };
+                    visited.finish(last.entry);
+                    self.unlift(last.operation);
+                    placed_set.clear(last.operation);
+                    value = last.value_before;
+                    if !self.operations[last.operation].unknown {
+                        completed_hash ^= member_hash(last.operation);
+                        remaining += 1;
+                    }
+                    cursor = last.resume;
+                    continue;
+                }
             };
 
             cursor = otherwise;
             let candidate_unknown = self.operations[candidate].unknown;
-            let after_unknown = placed
-                .last()
-                .is_some_and(|last| self.operations[last.operation].unknown);
-            if after_unknown && matches!(self.operations[candidate].effect, Effect::Write { .. }) {
-                // A blind write right after an optional operation hides it: leaving the
+            // An optional operation is only worth placing right before an operation that
+            // observes it. Valid orders that break these rules are never needed, because a
+            // shortest valid order can be rewritten to follow them: moving each optional
+            // operation later or dropping it keeps the order valid.
+            if restriction.is_some()
+                && matches!(self.operations[candidate].effect, Effect::Write { .. })
+            {
+                // A put or delete right after an optional operation hides it: leaving the
                 // optional operation out gives the same value with more choices left, and
                 // that order is explored from the parent configuration.
                 continue;
@@ -1026,6 +1157,19 @@ impl KeySearch {
             if !candidate_unknown && remaining == 1 {
                 // The last completed operation: everything is ordered.
                 return Search::Linearizable;
+            }
+            if let Some(Restriction {
+                operation: optional,
+                value_before,
+            }) = restriction
+                && !candidate_unknown
+                && let Some(alone) = self.step(candidate, value_before)
+                && self.step(optional, alone) == Some(next_value)
+            {
+                // The completed operation could have gone first with the same result and
+                // the same value after both: that order is explored from the parent
+                // configuration, and the optional operation comes later or not at all.
+                continue;
             }
 
             placed_set.set(candidate);
@@ -1045,7 +1189,10 @@ impl KeySearch {
                 window_end,
                 window: &window,
                 optional: &optional,
-                after_optional: candidate_unknown,
+                restriction: candidate_unknown.then_some(Restriction {
+                    operation: candidate,
+                    value_before: value,
+                }),
             };
             let Some(entry) = visited.insert(&configuration) else {
                 // This configuration, or one that could do all it can, was explored before
@@ -1054,17 +1201,20 @@ impl KeySearch {
                 placed_set.clear(candidate);
                 continue;
             };
+            // Where to resume once this placement is undone: the list is then exactly as it
+            // is now, so the cursor computed before placing stays valid.
             placed.push(Placed {
                 operation: candidate,
                 value_before: value,
                 entry,
+                resume: otherwise,
             });
             completed_hash = next_hash;
             value = next_value;
             if !candidate_unknown {
                 remaining -= 1;
             }
-            cursor = Cursor::Completed(self.nodes[COMPLETED_HEAD].next);
+            cursor = Cursor::Fresh;
         }
     }
 
@@ -1382,6 +1532,24 @@ mod tests {
     }
 
     #[test]
+    fn read_of_a_value_appends_cannot_form_is_rejected() {
+        // A read must return what some put or compare-and-set wrote, extended by appends.
+        let history = [
+            put(1, "a", 0, 10),
+            append(1, "b", 20, 30),
+            get(2, Some("ac"), 40, 50),
+        ];
+        assert_eq!(assert_not_linearizable(&history), vec![2]);
+        // "ab" and "b" (appended to absent) can be formed, so the search decides.
+        assert_linearizable(&[
+            put(1, "a", 0, 10),
+            append(1, "b", 20, 30),
+            get(2, Some("ab"), 40, 50),
+        ]);
+        assert_linearizable(&[append(1, "b", 20, 30), get(2, Some("b"), 40, 50)]);
+    }
+
+    #[test]
     fn writes_observed_against_real_time_order_are_rejected() {
         // Writes ordered in real time cannot be observed in the opposite order.
         let history = [
@@ -1665,8 +1833,8 @@ mod tests {
     fn exhausted_budget_is_inconclusive() {
         // A search cut short gives no verdict rather than a wrong one.
         let history: Vec<Operation> = (0..12)
-            .map(|client| put(client, "1", 0, 100))
-            .chain([get(99, Some("2"), 200, 300)])
+            .map(|client| put(client, &client.to_string(), 0, 100))
+            .chain([put(20, "last", 200, 300), get(21, Some("0"), 400, 500)])
             .collect();
         assert!(matches!(
             check_with_budget(&history, 10),

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use bytes::Bytes;
 use raft_core::{
     Action, Config, ConfigBuilder, Entry, Index, LogWrite, Membership, Message, Node, NodeId,
-    Proposal, ProposeError, Recovered, Role, TransferError, Write, WriteId,
+    Proposal, ProposeError, ReadError, ReadId, Recovered, Role, TransferError, Write, WriteId,
 };
 
 use crate::checker::{NodeView, SafetyChecker, Violation};
@@ -334,6 +334,24 @@ impl Cluster {
             }
         });
         outcomes
+    }
+
+    /// Asks node `id` for a linearizable read; the outcome comes as a `read-ready` or
+    /// `read-aborted` event in the trace.
+    pub fn read_index(&mut self, id: NodeId) -> Result<ReadId, ReadError> {
+        let mut outcome = Err(ReadError::NoLeader);
+        self.with_node(id, |node| outcome = node.read_index());
+        outcome
+    }
+
+    /// Asks node `id` for `count` reads before draining its actions, so that they share
+    /// one heartbeat round.
+    pub fn read_index_many(&mut self, id: NodeId, count: usize) -> Vec<ReadId> {
+        let mut ids = Vec::new();
+        self.with_node(id, |node| {
+            ids = (0..count).filter_map(|_| node.read_index().ok()).collect();
+        });
+        ids
     }
 
     /// Asks leader `id` to hand leadership to `target`.

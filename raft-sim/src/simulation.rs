@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 use raft_core::{
-    Action, Config, Entry, Index, LogId, Membership, Message, Node, NodeId, Payload, Proposal,
-    ProposeError, Role, WriteId,
+    Action, Config, Entry, Event as NodeEvent, Index, LogId, Membership, Message, Node, NodeId,
+    Payload, Proposal, ProposeError, ReadError, ReadId, Role, WriteId,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -257,8 +257,14 @@ struct Server {
     applied: Vec<Entry>,
     /// Proposals this node appended for clients, by index.
     pending: BTreeMap<Index, (LogId, u64, u64)>,
+    /// Reads waiting for the node to confirm them: client, operation, call.
+    reads: BTreeMap<ReadId, (u64, u64, Call)>,
+    /// Confirmed reads waiting for the replica to apply their index.
+    ready_reads: Vec<(Index, u64, u64, Call)>,
     tick_nanos: u64,
     paused: bool,
+    /// Ticks the node's timer should have fired while the process was paused.
+    missed_ticks: u64,
     backlog: VecDeque<Event>,
 }
 
@@ -380,8 +386,11 @@ impl Simulation {
                 machine,
                 applied: Vec::new(),
                 pending: BTreeMap::new(),
+                reads: BTreeMap::new(),
+                ready_reads: Vec::new(),
                 tick_nanos,
                 paused: false,
+                missed_ticks: 0,
                 backlog: VecDeque::new(),
             });
             simulation.start_node(id);
@@ -496,6 +505,7 @@ impl Simulation {
         let config = Config::builder(id)
             .election_ticks(minimum, maximum)
             .heartbeat_ticks(self.options.heartbeat_ticks)
+            .read_lease(self.plan.read_lease)
             .random_seed(seed)
             .build();
         let membership = self.membership.clone();
@@ -587,7 +597,23 @@ impl Simulation {
                         [None, None] => {}
                     }
                 }
-                Action::Apply(entries) => self.apply(id, entries),
+                Action::Apply(entries) => {
+                    self.apply(id, entries);
+                    self.serve_reads(id);
+                }
+                Action::Event(NodeEvent::ReadReady { id: read, index }) => {
+                    if let Some((client, operation, call)) = self.server(id).reads.remove(&read) {
+                        self.server(id)
+                            .ready_reads
+                            .push((index, client, operation, call));
+                        self.serve_reads(id);
+                    }
+                }
+                Action::Event(NodeEvent::ReadAborted { id: read }) => {
+                    if let Some((client, operation, _)) = self.server(id).reads.remove(&read) {
+                        self.reply(client, operation, Reply::Failed);
+                    }
+                }
                 Action::Event(_) => {}
             }
         }
@@ -645,6 +671,28 @@ impl Simulation {
             });
             self.finished = true;
         }
+        for (client, operation, reply) in replies {
+            self.reply(client, operation, reply);
+        }
+    }
+
+    /// Answers the confirmed reads whose index this replica has applied, from its state.
+    fn serve_reads(&mut self, id: NodeId) {
+        let position = usize::try_from(id.0 - 1).unwrap_or(usize::MAX);
+        let server = &mut self.servers[position];
+        let applied = server.applied.last().map_or(Index(0), Entry::index);
+        let mut replies = Vec::new();
+        let machine = &mut server.machine;
+        server
+            .ready_reads
+            .retain(|(index, client, operation, call)| {
+                if *index <= applied {
+                    replies.push((*client, *operation, Reply::Done(machine.read(call))));
+                    false
+                } else {
+                    true
+                }
+            });
         for (client, operation, reply) in replies {
             self.reply(client, operation, reply);
         }
@@ -823,7 +871,9 @@ impl Simulation {
             },
         );
         // A paused process misses its timer; it sees time jump when it resumes.
-        if !paused {
+        if paused {
+            self.server(id).missed_ticks += 1;
+        } else {
             trace!(self, "{id}: tick");
             self.with_node(id, Node::tick);
         }
@@ -859,7 +909,10 @@ impl Simulation {
         server.storage.crash();
         server.incarnation += 1;
         server.pending.clear();
+        server.reads.clear();
+        server.ready_reads.clear();
         server.paused = false;
+        server.missed_ticks = 0;
         server.backlog.clear();
         server.machine = fresh_machine;
         server.applied.clear();
@@ -896,9 +949,19 @@ impl Simulation {
             return;
         }
         server.paused = false;
+        let missed_ticks = std::mem::take(&mut server.missed_ticks);
         let backlog: Vec<Event> = server.backlog.drain(..).collect();
-        trace!(self, "{id}: resume with {} queued events", backlog.len());
-        // The backlog is handled now, in arrival order, as a stalled process would.
+        trace!(
+            self,
+            "{id}: resume after {missed_ticks} missed ticks with {} queued events",
+            backlog.len()
+        );
+        // The driver first catches its clock up with the time that passed (as a driver
+        // must before serving lease reads: the lease is counted in ticks), then handles the
+        // backlog in arrival order, as a stalled process would.
+        for _ in 0..missed_ticks {
+            self.with_node(id, Node::tick);
+        }
         for event in backlog {
             if self.finished {
                 return;
@@ -990,7 +1053,12 @@ impl Simulation {
             return;
         };
         let (operation, call) = (current.operation, current.call.clone());
-        let node = self.clients[position].target;
+        let mut node = self.clients[position].target;
+        // Half the reads go to any node, so that followers serve reads too (they forward
+        // the read index to the leader, then read their own state).
+        if matches!(call, Call::Get { .. }) && self.random.next_u64().is_multiple_of(2) {
+            node = self.random_node();
+        }
         let arrival = self.now + self.client_latency();
         self.queue.push(
             arrival,
@@ -1014,6 +1082,28 @@ impl Simulation {
                 operation,
                 call,
             });
+            return;
+        }
+        // Half the reads take the read-index path (answered by whichever node the client
+        // reached, forwarded to the leader by followers); the others go through the log.
+        if matches!(call, Call::Get { .. }) && self.random.next_u64().is_multiple_of(2) {
+            let Some(node) = self.server(id).node.as_mut() else {
+                return;
+            };
+            let reply = match node.read_index() {
+                Ok(read) => {
+                    trace!(self, "{id}: read {read} for c{client} #{operation}");
+                    self.server(id)
+                        .reads
+                        .insert(read, (client, operation, call));
+                    self.drain(id);
+                    return;
+                }
+                Err(ReadError::NoLeader) => Reply::Redirect(None),
+                Err(_) => Reply::Failed,
+            };
+            self.drain(id);
+            self.reply(client, operation, reply);
             return;
         }
         let command = Command {

@@ -481,7 +481,7 @@ struct Planned {
     client: usize,
     key: usize,
     kind: Kind,
-    /// Chosen from a few values, so that swaps sometimes match and reads are ambiguous.
+    /// Which of a few values it writes, with [`Written::Few`].
     value: u8,
     /// Idle time before the client invokes it.
     gap: u64,
@@ -513,15 +513,46 @@ enum Fate {
     UnknownLost,
 }
 
+/// How generated operations choose the values they write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Written {
+    /// A handful of values (`v0` to `v4`): swaps often match, and reads are ambiguous, which
+    /// makes the search work hardest.
+    Few,
+    /// Every put, swap and append writes something new, as the simulator's workload does; a
+    /// swap expects the last value its client wrote to the key.
+    Unique,
+}
+
 /// Runs the planned operations against a real sequential store: every operation that takes
 /// effect does so at one instant inside its window, in order of those instants. The
 /// resulting history is linearizable by construction.
-fn simulate(planned: &[Planned]) -> Vec<Operation> {
+fn simulate(planned: &[Planned], written: Written) -> Vec<Operation> {
     let mut client_free_at: HashMap<usize, u64> = HashMap::new();
+    let mut last_written: HashMap<(usize, usize), String> = HashMap::new();
+    // What each operation writes or appends, and what a swap expects.
+    let mut texts = Vec::with_capacity(planned.len());
+    let mut expectations = Vec::with_capacity(planned.len());
     // (instant of effect, index) for operations that take effect.
     let mut effects: Vec<(u64, usize)> = Vec::new();
     let mut windows = Vec::with_capacity(planned.len());
     for (index, plan) in planned.iter().enumerate() {
+        let (text, expected) = match written {
+            Written::Few => (
+                format!("v{}", plan.value),
+                plan.value.checked_sub(1).map(|value| format!("v{value}")),
+            ),
+            Written::Unique if plan.kind == Kind::Append => (format!("a{index};"), None),
+            Written::Unique => (
+                format!("u{index}"),
+                last_written.get(&(plan.client, plan.key)).cloned(),
+            ),
+        };
+        if matches!(plan.kind, Kind::Put | Kind::CompareAndSet) {
+            last_written.insert((plan.client, plan.key), text.clone());
+        }
+        texts.push(text);
+        expectations.push(expected);
         let free_at = client_free_at.entry(plan.client).or_insert(0);
         let invoke = *free_at + plan.gap;
         let complete = invoke + plan.duration;
@@ -541,11 +572,11 @@ fn simulate(planned: &[Planned]) -> Vec<Operation> {
     for (_, index) in effects {
         let plan = &planned[index];
         let key = format!("k{}", plan.key);
-        let value = format!("v{}", plan.value);
+        let text = texts[index].clone();
         results[index] = Some(match plan.kind {
             Kind::Get => Return::Value(store.get(&key).cloned()),
             Kind::Put => {
-                store.insert(key, value);
+                store.insert(key, text);
                 Return::Done
             }
             Kind::Delete => {
@@ -553,13 +584,13 @@ fn simulate(planned: &[Planned]) -> Vec<Operation> {
                 Return::Done
             }
             Kind::Append => {
-                store.entry(key).or_default().push_str(&value);
+                store.entry(key).or_default().push_str(&text);
                 Return::Done
             }
             Kind::CompareAndSet => {
-                let swapped = store.get(&key).map(String::as_str) == expected_of(plan).as_deref();
+                let swapped = store.get(&key) == expectations[index].as_ref();
                 if swapped {
-                    store.insert(key, format!("v{}", plan.value));
+                    store.insert(key, text);
                 }
                 Return::Swapped(swapped)
             }
@@ -567,25 +598,21 @@ fn simulate(planned: &[Planned]) -> Vec<Operation> {
     }
     planned
         .iter()
+        .enumerate()
         .zip(windows)
         .zip(results)
-        .map(|((plan, (invoke, complete)), result)| {
+        .map(|(((index, plan), (invoke, complete)), result)| {
             let key = format!("k{}", plan.key);
+            let text = texts[index].clone();
             let call = match plan.kind {
                 Kind::Get => Call::Get { key },
-                Kind::Put => Call::Put {
-                    key,
-                    value: format!("v{}", plan.value),
-                },
+                Kind::Put => Call::Put { key, value: text },
                 Kind::Delete => Call::Delete { key },
-                Kind::Append => Call::Append {
-                    key,
-                    value: format!("v{}", plan.value),
-                },
+                Kind::Append => Call::Append { key, value: text },
                 Kind::CompareAndSet => Call::CompareAndSet {
                     key,
-                    expected: expected_of(plan),
-                    new: format!("v{}", plan.value),
+                    expected: expectations[index].clone(),
+                    new: text,
                 },
             };
             let (outcome, complete_time) = match plan.fate {
@@ -607,12 +634,6 @@ fn simulate(planned: &[Planned]) -> Vec<Operation> {
         .collect()
 }
 
-/// A swap expects the value it would write, minus one (and absent for 0), so that swaps
-/// form chains over the few values.
-fn expected_of(plan: &Planned) -> Option<String> {
-    plan.value.checked_sub(1).map(|value| format!("v{value}"))
-}
-
 /// Replaces the result of the `choice`-th completed read (modulo their number) with a value
 /// no operation writes; `None` if there is no completed read.
 fn corrupt_one_read(history: &mut [Operation], choice: usize) -> Option<usize> {
@@ -626,6 +647,55 @@ fn corrupt_one_read(history: &mut [Operation], choice: usize) -> Option<usize> {
     // No written value contains '#', and appends only concatenate written values.
     history[index].outcome = Outcome::Ok(Return::Value(Some("#never-written".to_string())));
     Some(index)
+}
+
+/// Makes a read return a stale value: the value an earlier read saw before some put
+/// completed, where the put itself completed before this read began. Starting from the
+/// `choice`-th completed read, takes the first one where that is possible; `None` if none is.
+///
+/// With [`Written::Unique`] values the result is never linearizable: the stale value was
+/// produced once, before the put, and nothing after the put can produce it again.
+fn make_one_read_stale(history: &mut [Operation], choice: usize) -> Option<usize> {
+    let completed_before = |operation: &Operation, time: u64| {
+        matches!(operation.outcome, Outcome::Ok(_))
+            && operation
+                .complete_time
+                .is_some_and(|complete| complete < time)
+    };
+    let reads: Vec<usize> = history
+        .iter()
+        .enumerate()
+        .filter(|(_, operation)| matches!(operation.outcome, Outcome::Ok(Return::Value(_))))
+        .map(|(index, _)| index)
+        .collect();
+    for attempt in 0..reads.len() {
+        let index = reads[(choice + attempt) % reads.len()];
+        let read = &history[index];
+        let key = read.call.key();
+        let same_key = |operation: &&Operation| operation.call.key() == key;
+        let Some(put) = history
+            .iter()
+            .filter(same_key)
+            .filter(|operation| matches!(operation.call, Call::Put { .. }))
+            .filter(|operation| completed_before(operation, read.invoke_time))
+            .max_by_key(|operation| operation.complete_time)
+        else {
+            continue;
+        };
+        let Some(stale) = history
+            .iter()
+            .filter(same_key)
+            .filter(|operation| matches!(operation.outcome, Outcome::Ok(Return::Value(Some(_)))))
+            .filter(|operation| completed_before(operation, put.invoke_time))
+            .max_by_key(|operation| operation.complete_time)
+        else {
+            continue;
+        };
+        let stale = stale.outcome.clone();
+        history[index].outcome = stale;
+        return Some(index);
+    }
+    None
 }
 
 /// A deterministic source of numbers for the large generated history (SplitMix64).
@@ -674,37 +744,53 @@ fn large_plan(seed: u64, count: usize, clients: usize, keys: usize) -> Vec<Plann
         .collect()
 }
 
+/// Checks a generated history, printing how long it took (for `--nocapture`; not asserted,
+/// since machines differ).
+fn timed_check(label: &str, history: &[Operation]) -> Verdict {
+    let started = Instant::now();
+    let verdict = check(history);
+    println!(
+        "{label}: {} in {:.1?}",
+        verdict_name(&verdict),
+        started.elapsed()
+    );
+    verdict
+}
+
 #[test]
 fn ten_thousand_generated_operations_are_linearizable() {
-    // A large history of a real store, with unknown and failed operations, is accepted.
-    for keys in [5, 20] {
-        let history = simulate(&large_plan(7, 10_000, 10, keys));
-        let started = Instant::now();
-        let verdict = check(&history);
-        // Printed for `--nocapture`; not asserted, since machines differ.
-        println!(
-            "10,000 operations, 10 clients, {keys} keys: {} in {:.1?}",
-            verdict_name(&verdict),
-            started.elapsed()
-        );
+    // Large histories of a real store, with unknown and failed operations, are accepted.
+    for (keys, written) in [
+        (5, Written::Few),
+        (20, Written::Few),
+        (5, Written::Unique),
+        (20, Written::Unique),
+    ] {
+        let history = simulate(&large_plan(7, 10_000, 10, keys), written);
+        let label = format!("10,000 operations, 10 clients, {keys} keys, {written:?} values");
+        let verdict = timed_check(&label, &history);
         assert_eq!(verdict, Verdict::Linearizable, "{verdict}");
     }
 }
 
 #[test]
 fn ten_thousand_generated_operations_with_one_corrupted_read_are_not_linearizable() {
-    // One impossible read among 10,000 operations is found and named.
-    let mut history = simulate(&large_plan(11, 10_000, 10, 10));
+    // One read of a value nobody wrote, among 10,000 operations, is found and named.
+    let mut history = simulate(&large_plan(11, 10_000, 10, 10), Written::Few);
     let corrupted = corrupt_one_read(&mut history, 2_500).expect("the history has reads");
-    let started = Instant::now();
-    let verdict = check(&history);
-    println!(
-        "10,000 operations, one corrupted read: {} in {:.1?}",
-        verdict_name(&verdict),
-        started.elapsed()
-    );
-    match verdict {
+    match timed_check("10,000 operations, one never-written read", &history) {
         Verdict::NotLinearizable { operations, .. } => assert_eq!(operations[0], corrupted),
+        other => panic!("expected not linearizable, got {other}"),
+    }
+}
+
+#[test]
+fn ten_thousand_generated_operations_with_one_stale_read_are_not_linearizable() {
+    // One stale read among 10,000 operations is found and named, by the search itself.
+    let mut history = simulate(&large_plan(13, 10_000, 10, 20), Written::Unique);
+    let stale = make_one_read_stale(&mut history, 2_500).expect("the history has reads");
+    match timed_check("10,000 operations, one stale read", &history) {
+        Verdict::NotLinearizable { operations, .. } => assert_eq!(operations[0], stale),
         other => panic!("expected not linearizable, got {other}"),
     }
 }
@@ -751,11 +837,26 @@ fn history_strategy() -> impl Strategy<Value = Vec<Planned>> {
     })
 }
 
+fn written_strategy() -> impl Strategy<Value = Written> {
+    prop_oneof![Just(Written::Few), Just(Written::Unique)]
+}
+
 proptest! {
+    #![proptest_config(ProptestConfig {
+        // Small histories often have no read to corrupt or make stale.
+        max_global_rejects: 100_000,
+        // Failing cases are kept as plain regression tests, not in a seed file.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
     #[test]
-    fn histories_of_a_real_store_are_linearizable(planned in history_strategy()) {
+    fn histories_of_a_real_store_are_linearizable(
+        planned in history_strategy(),
+        written in written_strategy(),
+    ) {
         // Whatever the concurrency, a history produced by a sequential store is accepted.
-        let history = simulate(&planned);
+        let history = simulate(&planned, written);
         let verdict = check(&history);
         prop_assert_eq!(&verdict, &Verdict::Linearizable, "{}", verdict);
     }
@@ -763,12 +864,28 @@ proptest! {
     #[test]
     fn a_read_of_a_value_never_written_is_always_caught(
         planned in history_strategy(),
+        written in written_strategy(),
         choice in 0_usize..1000,
     ) {
         // Corrupting one read to a value nobody wrote makes any such history rejected.
-        let mut history = simulate(&planned);
+        let mut history = simulate(&planned, written);
         let corrupted = corrupt_one_read(&mut history, choice);
         prop_assume!(corrupted.is_some());
+        let verdict = check(&history);
+        prop_assert!(
+            matches!(verdict, Verdict::NotLinearizable { .. }),
+            "expected not linearizable, got {}",
+            verdict
+        );
+    }
+
+    #[test]
+    fn a_stale_read_is_always_caught(planned in history_strategy(), choice in 0_usize..1000) {
+        // Making one read return a value overwritten before it began makes any history of
+        // unique values rejected.
+        let mut history = simulate(&planned, Written::Unique);
+        let stale = make_one_read_stale(&mut history, choice);
+        prop_assume!(stale.is_some());
         let verdict = check(&history);
         prop_assert!(
             matches!(verdict, Verdict::NotLinearizable { .. }),
@@ -912,11 +1029,16 @@ fn arbitrary_operation() -> impl Strategy<Value = Operation> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig {
+        cases: 4096,
+        // Failing cases are kept as plain regression tests, not in a seed file.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn verdicts_match_brute_force_enumeration(
-        history in proptest::collection::vec(arbitrary_operation(), 0..8)
+        history in proptest::collection::vec(arbitrary_operation(), 0..10)
     ) {
         // On small arbitrary histories, linearizable or not, the checker agrees with trying
         // every order.

@@ -195,3 +195,40 @@ fn invalid_transfers_are_refused() {
         })
     );
 }
+
+// With pre-vote but without check-quorum, a follower that still hears its leader refuses
+// pre-votes, so a node rejoining from a partition still cannot depose a healthy leader.
+#[test]
+fn pre_vote_protects_the_leader_without_check_quorum() {
+    let mut cluster = Cluster::with_config(3, |builder| builder.pre_vote(true).check_quorum(false));
+    cluster.elect(n(1));
+    let term = cluster.node(n(1)).term();
+    cluster.isolate(n(3));
+    rounds(&mut cluster, 200);
+    cluster.drop_matching(|_| true);
+    cluster.heal();
+    while !cluster
+        .in_flight()
+        .iter()
+        .any(|message| matches!(message.body, MessageBody::PreVote { .. }))
+    {
+        cluster.tick(n(3));
+    }
+    cluster.deliver_all();
+    assert_eq!(cluster.node(n(1)).role(), Role::Leader);
+    assert_eq!(cluster.node(n(1)).term(), term);
+}
+
+// A transfer target that restarted (and so has not yet heard from the leader) still obeys
+// the leader's TimeoutNow.
+#[test]
+fn restarted_target_obeys_timeout_now() {
+    let mut cluster = Cluster::new(3);
+    cluster.elect(n(1));
+    rounds(&mut cluster, 2);
+    cluster.crash(n(2));
+    cluster.restart(n(2));
+    cluster.transfer_leader(n(1), n(2)).expect("n2 is a voter");
+    cluster.deliver_all();
+    assert_eq!(cluster.node(n(2)).role(), Role::Leader);
+}

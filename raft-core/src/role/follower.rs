@@ -63,9 +63,9 @@ impl Shared {
     /// Handles the current leader's `Heartbeat`. The leader capped `leader_commit` at what
     /// this node acknowledged in this term, so it may be adopted as far as the log is
     /// durable.
-    pub(crate) fn handle_heartbeat(&mut self, leader: NodeId, leader_commit: Index) {
+    pub(crate) fn handle_heartbeat(&mut self, leader: NodeId, leader_commit: Index, round: u64) {
         self.commit_candidate = self.commit_candidate.max(leader_commit);
         self.advance_follower_commit();
-        self.send_when_durable(leader, MessageBody::HeartbeatResponse);
+        self.send_when_durable(leader, MessageBody::HeartbeatResponse { round });
     }
 }

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use crate::error::{DropReason, ProposeError, TransferError};
+use crate::error::{DropReason, ProposeError, ReadError, TransferError};
 use crate::message::{AppendResponse, MessageBody};
 use crate::progress::{Progress, ReplicationState};
 use crate::quorum::VoteResult;
+use crate::read::{self, ReadQueue, Requester};
 use crate::shared::Shared;
 use crate::status::FollowerStatus;
 use crate::types::{ENTRY_OVERHEAD_BYTES, Entry, Index, LogId, NodeId, Payload};
@@ -43,6 +44,9 @@ pub(crate) struct LeaderState {
     /// The commit index advanced since followers were last told.
     commit_pending: bool,
     transfer: Option<Transfer>,
+    reads: ReadQueue,
+    /// Ticks since this node became leader: the clock of its lease.
+    ticks: u64,
 }
 
 impl LeaderState {
@@ -63,6 +67,8 @@ impl LeaderState {
             entries_pending: false,
             commit_pending: false,
             transfer: None,
+            reads: ReadQueue::new(),
+            ticks: 0,
         }
     }
 
@@ -108,6 +114,11 @@ impl LeaderState {
 
     /// Sends followers what they lack, and the new commit index, if anything changed.
     pub(crate) fn flush(&mut self, shared: &mut Shared) {
+        // Reads wait for a round: start it now rather than at the next tick, so that all
+        // reads registered since the last flush share one round.
+        if self.reads.round_needed() {
+            self.heartbeat(shared);
+        }
         if !self.entries_pending && !self.commit_pending {
             return;
         }
@@ -176,18 +187,26 @@ impl LeaderState {
 
     /// Handles a follower's answer to a heartbeat: a follower that lags gets a fresh
     /// append, which also finds out whether appends to it were lost.
-    pub(crate) fn handle_heartbeat_response(&mut self, shared: &mut Shared, from: NodeId) {
+    pub(crate) fn handle_heartbeat_response(
+        &mut self,
+        shared: &mut Shared,
+        from: NodeId,
+        round: u64,
+    ) {
         let Some(progress) = self.progress.get_mut(&from) else {
             return;
         };
         progress.recently_active = true;
         progress.heartbeat_answered();
+        progress.round_acknowledged = progress.round_acknowledged.max(round);
         catch_up(progress, shared, from);
+        self.confirm_reads(shared);
     }
 
     /// One tick: heartbeats when due, the quorum check when due, and the transfer's
     /// deadline.
     pub(crate) fn tick(&mut self, shared: &mut Shared) -> LeaderTick {
+        self.ticks += 1;
         let election_ticks = shared.config.election_ticks_min();
         let timers = &mut shared.timers;
         timers.heartbeat_elapsed += 1;
@@ -266,6 +285,7 @@ impl LeaderState {
             return Err(TransferError::TargetNotVoter { target });
         };
         let up_to_date = progress.matched == shared.log.last_index();
+        self.reads.revoke_lease();
         self.transfer = Some(Transfer {
             target,
             elapsed: 0,
@@ -294,10 +314,73 @@ impl LeaderState {
     /// Sends every follower a heartbeat carrying the commit index, capped at what that
     /// follower is known to hold.
     fn heartbeat(&mut self, shared: &mut Shared) {
+        let round = self.reads.start_round(self.ticks);
         for (peer, progress) in &mut self.progress {
             let commit = shared.commit.min(progress.matched);
             progress.commit_sent = progress.commit_sent.max(commit);
-            shared.send(*peer, MessageBody::Heartbeat { commit });
+            shared.send(*peer, MessageBody::Heartbeat { commit, round });
+        }
+    }
+
+    /// Accepts a read: registered now if an entry of this term is committed, else once
+    /// one is.
+    pub(crate) fn read(
+        &mut self,
+        shared: &mut Shared,
+        requester: Requester,
+    ) -> Result<(), ReadError> {
+        if self.reads.len() >= shared.config.pending_reads_max() {
+            return Err(ReadError::TooManyPending);
+        }
+        if shared.log.term_at(shared.commit) == Some(shared.term()) {
+            self.register_read(shared, requester);
+        } else {
+            self.reads.wait_for_own_commit(requester);
+        }
+        Ok(())
+    }
+
+    /// Serves a read at once when no round is needed (a leader alone in its
+    /// configuration, or a valid lease), else registers it for the next round.
+    fn register_read(&mut self, shared: &mut Shared, requester: Requester) {
+        let me = shared.id();
+        let membership = &shared.membership;
+        let alone = membership.voters.iter().all(|voter| *voter == me)
+            && membership.outgoing_voters.iter().all(|voter| *voter == me);
+        let leased = shared.config.read_lease()
+            && self.transfer.is_none()
+            && self.reads.lease_valid(self.ticks);
+        if alone || leased {
+            read::answer(shared, requester, Some(shared.commit));
+        } else {
+            self.reads.register(requester, shared.commit);
+        }
+    }
+
+    /// Releases the reads of every round a quorum has answered, and extends the lease.
+    fn confirm_reads(&mut self, shared: &mut Shared) {
+        let me = shared.id();
+        // Rounds are compared like log indexes: the highest round a quorum reached.
+        let round = shared.membership.committed_index(|node| {
+            if node == me {
+                Index(u64::MAX)
+            } else {
+                self.progress
+                    .get(&node)
+                    .map_or(Index(0), |progress| Index(progress.round_acknowledged))
+            }
+        });
+        let election_ticks = u64::from(shared.config.election_ticks_min());
+        let lease_ticks = election_ticks.saturating_sub(2) * 9 / 10;
+        for (requester, index) in self.reads.confirm(round.0, lease_ticks) {
+            read::answer(shared, requester, Some(index));
+        }
+    }
+
+    /// Fails every read still waiting: this node is no longer leader.
+    pub(crate) fn abort_reads(&mut self, shared: &mut Shared) {
+        for requester in self.reads.drain_all() {
+            read::answer(shared, requester, None);
         }
     }
 
@@ -326,6 +409,10 @@ impl LeaderState {
         self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(newly_committed);
         shared.set_commit(quorum_index);
         self.commit_pending = true;
+        // The first commit of this term: reads that waited for it are registered now.
+        for requester in self.reads.take_waiting() {
+            self.register_read(shared, requester);
+        }
     }
 
     /// The per-follower view for [`crate::Status`].
