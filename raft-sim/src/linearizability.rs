@@ -750,6 +750,8 @@ struct KeySearch {
     /// For each unknown operation, the next unknown one invoked after it with the same
     /// effect.
     newer_twins: Vec<Option<usize>>,
+    /// The unknown compare-and-sets, by the value they expect.
+    unknown_swaps_by_expected: HashMap<u32, Vec<usize>>,
     values: Values,
     /// Appends' results, so that each is concatenated and interned once per value.
     append_results: HashMap<(u32, usize), u32>,
@@ -870,7 +872,22 @@ impl KeySearch {
                 newer_twins[operation] = newest_with_effect.insert(effect, operation);
             }
         }
+        let mut unknown_swaps_by_expected: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (operation, key_operation) in key_operations.iter().enumerate() {
+            if let Effect::CompareAndSet {
+                expected,
+                swapped: None,
+                ..
+            } = key_operation.effect
+            {
+                unknown_swaps_by_expected
+                    .entry(expected)
+                    .or_default()
+                    .push(operation);
+            }
+        }
         KeySearch {
+            unknown_swaps_by_expected,
             completed: completed_invoked,
             operations: key_operations,
             nodes,
@@ -1036,6 +1053,53 @@ impl KeySearch {
         None
     }
 
+    /// Whether placing the unknown operation `optional` next, taking the value from
+    /// `value_before` to `value_after`, can lead anywhere under the rules of [`Self::run`]:
+    /// some completed operation pending must be able to observe it right after, or another
+    /// unknown operation must be able to change the value further (checked loosely: this
+    /// only has to rule out placements that certainly lead nowhere, so as not to record
+    /// them).
+    fn worth_placing(
+        &mut self,
+        optional: usize,
+        value_before: u32,
+        value_after: u32,
+        placed: &Bitset,
+        unplaced_unknown_appends: usize,
+    ) -> bool {
+        let appends_after = usize::from(matches!(
+            self.operations[optional].effect,
+            Effect::Append { .. }
+        ));
+        if value_after != UNOBSERVABLE && unplaced_unknown_appends > appends_after {
+            return true;
+        }
+        if let Some(swaps) = self.unknown_swaps_by_expected.get(&value_after)
+            && swaps
+                .iter()
+                .any(|swap| *swap != optional && !placed.contains(*swap))
+        {
+            return true;
+        }
+        let mut node = self.nodes[COMPLETED_HEAD].next;
+        while let NodeKind::Call(operation) = self.nodes[node].kind {
+            node = self.nodes[node].next;
+            if matches!(self.operations[operation].effect, Effect::Write { .. }) {
+                continue;
+            }
+            let Some(after) = self.step(operation, value_after) else {
+                continue;
+            };
+            let swapped_order = self
+                .step(operation, value_before)
+                .and_then(|alone| self.step(optional, alone));
+            if swapped_order != Some(after) {
+                return true;
+            }
+        }
+        false
+    }
+
     fn run(mut self, steps_max: u64) -> Search {
         let mut remaining = self.completed;
         if remaining == 0 {
@@ -1050,6 +1114,14 @@ impl KeySearch {
         let mut visited = Visited::new((self.operations.len() - self.completed).div_ceil(64));
         let (mut window, mut optional) = (Vec::new(), Vec::new());
         let mut deepest: Option<Failure> = None;
+        let is_unknown_append = |operation: &KeyOperation| {
+            operation.unknown && matches!(operation.effect, Effect::Append { .. })
+        };
+        let mut unplaced_unknown_appends = self
+            .operations
+            .iter()
+            .filter(|operation| is_unknown_append(operation))
+            .count();
         let mut cursor = Cursor::Fresh;
         let mut steps = 0_u64;
         loop {
@@ -1128,6 +1200,9 @@ impl KeySearch {
                         completed_hash ^= member_hash(last.operation);
                         remaining += 1;
                     }
+                    if is_unknown_append(&self.operations[last.operation]) {
+                        unplaced_unknown_appends += 1;
+                    }
                     cursor = last.resume;
                     continue;
                 }
@@ -1150,8 +1225,18 @@ impl KeySearch {
             let Some(next_value) = self.step(candidate, value) else {
                 continue;
             };
-            if candidate_unknown && next_value == value {
-                // An optional operation that changes nothing is better left out.
+            if candidate_unknown
+                && (next_value == value
+                    || !self.worth_placing(
+                        candidate,
+                        value,
+                        next_value,
+                        &placed_set,
+                        unplaced_unknown_appends,
+                    ))
+            {
+                // An optional operation that changes nothing is better left out, and so is
+                // one that nothing could observe next.
                 continue;
             }
             if !candidate_unknown && remaining == 1 {
@@ -1213,6 +1298,9 @@ impl KeySearch {
             value = next_value;
             if !candidate_unknown {
                 remaining -= 1;
+            }
+            if is_unknown_append(&self.operations[candidate]) {
+                unplaced_unknown_appends -= 1;
             }
             cursor = Cursor::Fresh;
         }

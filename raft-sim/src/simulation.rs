@@ -52,6 +52,10 @@ pub struct SimulationOptions {
     pub heartbeat_ticks: u32,
     /// How long a client waits for an answer before recording "unknown".
     pub client_timeout_nanos: u64,
+    /// Each node's clock rate deviates from the nominal tick by up to this fraction
+    /// (0.1 = ±10%), overriding the profile's draw. Above the lease's bound (±4.5% per node)
+    /// reads use heartbeat rounds only.
+    pub clock_drift: Option<f64>,
 }
 
 impl Default for SimulationOptions {
@@ -68,6 +72,7 @@ impl Default for SimulationOptions {
             election_ticks: (15, 30),
             heartbeat_ticks: 1,
             client_timeout_nanos: SECOND,
+            clock_drift: None,
         }
     }
 }
@@ -89,6 +94,14 @@ impl SimulationOptions {
         }
         if self.tick_nanos == 0 {
             return Err("--tick must be greater than zero".to_string());
+        }
+        if let Some(drift) = self.clock_drift
+            && !(0.0..0.5).contains(&drift)
+        {
+            return Err(format!(
+                "--clock-drift must be at least 0% and below 50%, got {:.1}%",
+                drift * 100.0
+            ));
         }
         if self.duration_nanos == 0 || self.liveness_bound_nanos == 0 {
             return Err("--duration and --liveness-bound must be greater than zero".to_string());
@@ -344,7 +357,12 @@ impl Simulation {
     ) -> Result<Simulation, String> {
         options.validate()?;
         let mut random = ChaCha8Rng::seed_from_u64(options.seed);
-        let plan = FaultPlan::draw(options.faults, &mut random);
+        let mut plan = FaultPlan::draw(options.faults, &mut random);
+        if let Some(drift) = options.clock_drift {
+            plan.clock_drift = drift;
+            // The lease's documented assumption would not hold.
+            plan.read_lease = plan.read_lease && drift <= 0.045;
+        }
         let ids: Vec<NodeId> = (1..=options.nodes).map(NodeId).collect();
         let membership = Membership::with_voters(ids.iter().copied());
         let network = Network::new(plan.clone(), ids.clone());

@@ -357,3 +357,28 @@ fn elections_table_and_svg() {
     assert!(text(&again.stdout).contains(row));
     let _ = std::fs::remove_dir_all(&directory);
 }
+
+// A clock drift outside [0%, 50%) is refused with one line and exit code 2; a valid one is
+// used and shows in the plan.
+#[test]
+fn clock_drift_option() {
+    let output = raft_sim(&["run", "--seeds", "0..2", "--clock-drift", "80"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_one_line_error(&output);
+    let output = raft_sim(&[
+        "run",
+        "--seeds",
+        "0..2",
+        "--duration",
+        "1s",
+        "--clock-drift",
+        "12.5",
+        "--verbose",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("drift=±12.5%"),
+        "{}",
+        text(&output.stdout)
+    );
+}

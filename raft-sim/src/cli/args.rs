@@ -304,6 +304,12 @@ pub(crate) struct SimulationArgs {
         default_value_t = Duration(SimulationOptions::default().client_timeout_nanos)
     )]
     pub(crate) client_timeout: Duration,
+
+    /// Largest clock-rate deviation of a node, in percent (10 = each node ticks up to 10%
+    /// faster or slower than nominal) [default: drawn from the fault profile: ±1%, or
+    /// ±2..10% with clock faults; at most ±4.5% in runs that use lease reads]
+    #[arg(long, value_name = "PERCENT")]
+    pub(crate) clock_drift: Option<f64>,
 }
 
 impl SimulationArgs {
@@ -321,6 +327,7 @@ impl SimulationArgs {
             election_ticks: (self.election_ticks.0, self.election_ticks.1),
             heartbeat_ticks: self.heartbeat_ticks,
             client_timeout_nanos: self.client_timeout.0,
+            clock_drift: self.clock_drift.map(|percent| percent / 100.0),
         };
         options.validate()?;
         Ok(options)
@@ -345,6 +352,9 @@ impl SimulationArgs {
         }
         if self.client_timeout.0 != defaults.client_timeout_nanos {
             line.push_str(&format!(" --client-timeout {}", self.client_timeout));
+        }
+        if let Some(percent) = self.clock_drift {
+            line.push_str(&format!(" --clock-drift {percent}"));
         }
         line
     }
