@@ -31,7 +31,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group};
-use raft_core::{Action, Config, Index, Membership, Message, Node, NodeId, Proposal, Recovered};
+use raft_core::{
+    Action, Config, Event, Index, Membership, Message, Node, NodeId, Proposal, Recovered,
+};
 
 /// Payload bytes of every proposal.
 const PAYLOAD_BYTES: usize = 128;
@@ -79,11 +81,18 @@ struct Cluster {
     last_proposed: Index,
     /// Distinguishes payloads, so that each is fresh content too.
     proposals: u64,
+    /// Reads the leader reported ready.
+    reads_ready: u64,
 }
 
 impl Cluster {
     /// Builds the cluster and elects node 1.
     fn new() -> Cluster {
+        Cluster::with_lease(false)
+    }
+
+    /// Builds the cluster, with lease reads when `lease`, and elects node 1.
+    fn with_lease(lease: bool) -> Cluster {
         let ids = (1..=NODES as u64).map(NodeId);
         let membership = Membership::with_voters(ids.clone());
         let nodes = ids
@@ -92,6 +101,8 @@ impl Cluster {
                     .append_in_flight_max(256)
                     .append_bytes_max(1024 * 1024)
                     .uncommitted_bytes_max(usize::MAX / 2)
+                    .read_lease(lease)
+                    .pending_reads_max(1 << 20)
                     .build()
                     .expect("valid configuration");
                 Node::new(config, Recovered::new_cluster(membership.clone()))
@@ -105,6 +116,7 @@ impl Cluster {
             applied: [Index(0); NODES],
             last_proposed: Index(0),
             proposals: 0,
+            reads_ready: 0,
         };
         cluster.nodes[LEADER]
             .campaign()
@@ -135,6 +147,9 @@ impl Cluster {
                     black_box(entries);
                 }
                 Action::Event(event) => {
+                    if matches!(event, Event::ReadReady { .. }) {
+                        self.reads_ready += 1;
+                    }
                     black_box(event);
                 }
             }
@@ -205,6 +220,25 @@ impl Cluster {
         self.assert_all_applied();
     }
 
+    /// Asks the leader for `count` linearizable reads, `per_round` at a time (each group
+    /// asked before the leader's actions are drained, so it shares one heartbeat round),
+    /// and runs until all are ready.
+    fn run_reads(&mut self, count: u64, per_round: u64) {
+        let target = self.reads_ready + count;
+        let mut asked = 0;
+        while asked < count {
+            let group = per_round.min(count - asked);
+            for _ in 0..group {
+                self.nodes[LEADER]
+                    .read_index()
+                    .expect("the leader accepts reads");
+            }
+            asked += group;
+            self.settle();
+        }
+        assert_eq!(self.reads_ready, target, "every read was confirmed");
+    }
+
     fn assert_all_applied(&self) {
         for (position, applied) in self.applied.iter().enumerate() {
             assert_eq!(
@@ -240,6 +274,54 @@ fn bench_mode(criterion: &mut Criterion, mode: Mode) {
     group.finish();
 }
 
+/// One read-measuring mode: lease or heartbeat rounds, and how many reads share a round.
+struct ReadMode {
+    name: &'static str,
+    lease: bool,
+    per_round: u64,
+}
+
+const READ_MODES: [ReadMode; 3] = [
+    ReadMode {
+        name: "read_index_1_per_round",
+        lease: false,
+        per_round: 1,
+    },
+    ReadMode {
+        name: "read_index_256_per_round",
+        lease: false,
+        per_round: 256,
+    },
+    ReadMode {
+        name: "lease",
+        lease: true,
+        per_round: 256,
+    },
+];
+
+/// Linearizable reads on the leader of the same three-node cluster: each iteration is a
+/// batch of 16,384 reads, every one confirmed (`ReadReady`) before the batch ends.
+fn reads(criterion: &mut Criterion) {
+    const BATCH: u64 = 16_384;
+    let mut group = criterion.benchmark_group("reads");
+    group.throughput(Throughput::Elements(BATCH));
+    for mode in READ_MODES {
+        let mut cluster = Cluster::with_lease(mode.lease);
+        // One confirmed round first, so that the lease (when on) is established.
+        cluster.run_reads(1, 1);
+        group.bench_function(mode.name, |bencher| {
+            bencher.iter_custom(|iterations| {
+                let start = Instant::now();
+                for _ in 0..iterations {
+                    cluster.run_reads(BATCH, mode.per_round);
+                }
+                start.elapsed()
+            });
+        });
+    }
+    group.finish();
+}
+
 fn replication(criterion: &mut Criterion) {
     for mode in MODES {
         bench_mode(criterion, mode);
@@ -252,7 +334,7 @@ criterion_group! {
         .sample_size(50)
         .warm_up_time(Duration::from_secs(3))
         .measurement_time(Duration::from_secs(10));
-    targets = replication
+    targets = replication, reads
 }
 
 /// The system allocator, counting every allocation.
