@@ -117,6 +117,8 @@ pub struct FaultPlan {
     pub clock_drift: f64,
     /// Whether leaders answer reads from their lease (else by a heartbeat round).
     pub read_lease: bool,
+    /// Mean time between leadership transfers asked of the leader; 0 disables them.
+    pub transfer_interval_nanos: u64,
 }
 
 fn between(random: &mut ChaCha8Rng, minimum: u64, maximum: u64) -> u64 {
@@ -151,6 +153,7 @@ impl FaultPlan {
             fsync_max_nanos: 0,
             clock_drift: 0.01,
             read_lease: random.next_u64().is_multiple_of(2),
+            transfer_interval_nanos: 0,
         };
         plan.fsync_max_nanos = plan.fsync_min_nanos * 2;
         if profile.has(FaultProfile::Net) {
@@ -175,6 +178,9 @@ impl FaultPlan {
         if profile.has(FaultProfile::Clock) {
             plan.clock_drift = 0.02 + unit(random) * 0.08;
         }
+        if profile == FaultProfile::All {
+            plan.transfer_interval_nanos = between(random, SECOND, 5 * SECOND);
+        }
         if plan.read_lease {
             // The lease assumes no clock runs more than 10% faster than the leader's: with
             // every node within ±4.5%, any two differ by less than that.
@@ -191,7 +197,7 @@ impl fmt::Display for FaultPlan {
             formatter,
             "faults={} latency={:.2}ms+tail({:.0}% of {:.1}ms) loss={:.1}% duplicate={:.1}% \
              net-faults-every={:.0}ms crash-every={:.0}ms down<={:.0}ms pause-every={:.0}ms \
-             pause<={:.0}ms fsync={:.2}..{:.2}ms drift=±{:.1}% reads={}",
+             pause<={:.0}ms fsync={:.2}..{:.2}ms drift=±{:.1}% reads={} transfer-every={:.0}ms",
             self.profile,
             milliseconds(self.latency_base_nanos),
             self.latency_tail_probability * 100.0,
@@ -210,7 +216,8 @@ impl fmt::Display for FaultPlan {
                 "lease"
             } else {
                 "read-index"
-            }
+            },
+            milliseconds(self.transfer_interval_nanos)
         )
     }
 }

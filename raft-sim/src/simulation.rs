@@ -255,6 +255,7 @@ enum Event {
         incarnation: u64,
     },
     NetworkTick,
+    TransferTick,
     Reconnect,
     Heal,
 }
@@ -429,6 +430,7 @@ impl Simulation {
         simulation.schedule_fault(plan.crash_interval_nanos, Event::CrashTick);
         simulation.schedule_fault(plan.pause_interval_nanos, Event::PauseTick);
         simulation.schedule_fault(plan.network_fault_interval_nanos, Event::NetworkTick);
+        simulation.schedule_fault(plan.transfer_interval_nanos, Event::TransferTick);
         simulation.queue.push(options.duration_nanos, Event::Heal);
         Ok(simulation)
     }
@@ -854,6 +856,7 @@ impl Simulation {
             Event::PauseTick => self.on_pause_tick(),
             Event::Resume { node, incarnation } => self.resume(node, incarnation),
             Event::NetworkTick => self.on_network_tick(),
+            Event::TransferTick => self.on_transfer_tick(),
             Event::Reconnect => {
                 trace!(self, "network: reconnect");
                 self.network.reconnect();
@@ -986,6 +989,34 @@ impl Simulation {
             }
             self.handle(event);
         }
+    }
+
+    /// Asks the running leader of the highest term to hand leadership to a random node.
+    fn on_transfer_tick(&mut self) {
+        if !self.in_safety_phase() {
+            return;
+        }
+        let leader = self
+            .servers
+            .iter()
+            .filter(|server| !server.paused)
+            .filter_map(|server| {
+                let node = server.node.as_ref()?;
+                (node.role() == Role::Leader).then_some((node.term(), server.id))
+            })
+            .max()
+            .map(|(_, id)| id);
+        if let Some(leader) = leader {
+            let target = self.random_node();
+            let mut outcome = None;
+            self.with_node(leader, |node| outcome = Some(node.transfer_leader(target)));
+            match outcome {
+                Some(Ok(())) => trace!(self, "{leader}: transfer leadership to {target}"),
+                Some(Err(error)) => trace!(self, "{leader}: transfer to {target} refused: {error}"),
+                None => {}
+            }
+        }
+        self.schedule_fault(self.plan.transfer_interval_nanos, Event::TransferTick);
     }
 
     fn on_network_tick(&mut self) {
