@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Index, NodeId};
+use crate::types::{Index, NodeId, node_list};
 
 /// The outcome of counting votes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,18 +149,16 @@ impl Membership {
 
 impl fmt::Display for Membership {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |set: &BTreeSet<NodeId>| {
-            set.iter()
-                .map(|node| node.0.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        write!(formatter, "voters=[{}]", list(&self.voters))?;
+        write!(formatter, "voters=[{}]", node_list(&self.voters))?;
         if self.is_joint() {
-            write!(formatter, " outgoing=[{}]", list(&self.outgoing_voters))?;
+            write!(
+                formatter,
+                " outgoing=[{}]",
+                node_list(&self.outgoing_voters)
+            )?;
         }
         if !self.learners.is_empty() {
-            write!(formatter, " learners=[{}]", list(&self.learners))?;
+            write!(formatter, " learners=[{}]", node_list(&self.learners))?;
         }
         Ok(())
     }

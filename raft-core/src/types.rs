@@ -46,6 +46,15 @@ impl Index {
     }
 }
 
+/// Node ids as a comma-separated list of numbers (`1,2,3`), for one-line traces.
+pub fn node_list<'a>(nodes: impl IntoIterator<Item = &'a NodeId>) -> String {
+    nodes
+        .into_iter()
+        .map(|node| node.0.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl fmt::Display for NodeId {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(formatter, "n{}", self.0)

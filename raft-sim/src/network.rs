@@ -9,6 +9,7 @@ use rand_core::Rng;
 
 use crate::faults::{FaultPlan, unit};
 use raft_core::NodeId;
+use raft_core::types::node_list;
 
 /// A partition shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,18 +42,12 @@ pub enum Partition {
 
 impl fmt::Display for Partition {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |set: &BTreeSet<NodeId>| {
-            set.iter()
-                .map(|node| node.0.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
         match self {
-            Partition::Split { side } => write!(formatter, "split [{}]", list(side)),
+            Partition::Split { side } => write!(formatter, "split [{}]", node_list(side)),
             Partition::Isolate { node } => write!(formatter, "isolate {node}"),
             Partition::OneWay { speaker, deaf } => write!(formatter, "one-way {speaker}-x->{deaf}"),
             Partition::Bridge { side, bridge } => {
-                write!(formatter, "bridge [{}] via {bridge}", list(side))
+                write!(formatter, "bridge [{}] via {bridge}", node_list(side))
             }
         }
     }
