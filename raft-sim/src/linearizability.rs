@@ -46,7 +46,9 @@
 //! whose invocation comes before the first remaining completion, applies it to the model,
 //! and removes it from the list; when no candidate works it backtracks. Every reached
 //! configuration (set of operations already placed, model value) is remembered, so that
-//! none is explored twice.
+//! none is explored twice. When a pending read (or compare-and-set that did not swap) can
+//! go next, it is the only candidate tried there: an operation that changes nothing can be
+//! moved to the front of any valid order.
 //!
 //! Configurations are kept small and cheap to compare:
 //!
@@ -86,12 +88,14 @@ use crate::history::{Call, Operation, Outcome, Return};
 /// The search budget [`check`] uses: the number of search steps allowed per key before the
 /// verdict becomes [`Verdict::Inconclusive`].
 ///
-/// A step tries one operation at one point of the search, or undoes one; a step takes tens
-/// of nanoseconds. Linearizable histories of realistic concurrency need a few steps per
-/// operation; the budget matters for histories that are not linearizable, where the search
-/// must rule out every order up to the violation, and for very concurrent histories over
-/// few distinct values. Memory grows with the configurations remembered, at most one per
-/// step (typically a few tens of bytes each).
+/// A step looks at one candidate operation at one point of the search, or undoes a
+/// placement, and takes from a few to a few tens of nanoseconds, so the default allows
+/// roughly a tenth of a second to a second per key. Linearizable histories of realistic
+/// concurrency need a few steps per operation; the budget matters for histories that are not
+/// linearizable, where the search must rule out every order up to the violation, and for
+/// very concurrent histories over few distinct values or with many operations of unknown
+/// outcome on one key. Memory grows with the configurations remembered, at most one per
+/// step and a few tens of bytes each.
 pub const DEFAULT_STEPS_MAX: u64 = 10_000_000;
 
 /// The result of a linearizability check.
