@@ -187,6 +187,9 @@ pub struct Statistics {
     pub pauses: u64,
     /// Partitions and clogs injected.
     pub network_faults: u64,
+    /// 1 when the linearizability search ran out of budget on some key (the history is
+    /// then neither confirmed nor refuted), else 0.
+    pub linearizability_inconclusive: u64,
 }
 
 /// The result of one run.
@@ -779,6 +782,7 @@ impl Simulation {
                 });
             }
             Verdict::Inconclusive { key, reason } => {
+                self.statistics.linearizability_inconclusive = 1;
                 trace!(self, "linearizability inconclusive on key {key}: {reason}");
             }
         }

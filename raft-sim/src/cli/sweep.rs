@@ -225,6 +225,7 @@ fn write_summary(
         total.crashes += statistics.crashes;
         total.pauses += statistics.pauses;
         total.network_faults += statistics.network_faults;
+        total.linearizability_inconclusive += statistics.linearizability_inconclusive;
     }
     let seconds = wall.as_secs_f64().max(1e-9);
     let simulation = &arguments.simulation;
@@ -245,7 +246,7 @@ fn write_summary(
             ""
         }
     )?;
-    let rows: [(&str, String); 11] = [
+    let rows: [(&str, String); 12] = [
         ("seeds run", grouped(outcomes.len() as u64)),
         ("failures", grouped(failures as u64)),
         ("elections", grouped(total.elections)),
@@ -266,6 +267,14 @@ fn write_summary(
                 grouped(total.crashes),
                 grouped(total.pauses),
                 grouped(total.network_faults)
+            ),
+        ),
+        (
+            "linearizability checks",
+            format!(
+                "{} seeds conclusive / {} inconclusive (search budget exhausted)",
+                grouped(outcomes.len() as u64 - total.linearizability_inconclusive),
+                grouped(total.linearizability_inconclusive)
             ),
         ),
         ("events", grouped(total.events)),
