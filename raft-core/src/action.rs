@@ -115,6 +115,18 @@ pub enum Event {
         /// The read.
         id: ReadId,
     },
+    /// The configuration in effect changed: read it with
+    /// [`Node::membership`](crate::Node::membership). It comes from the configuration
+    /// entry at `index` (0: the recovered configuration, after that entry was truncated).
+    MembershipChanged {
+        /// The index of the configuration entry now in effect.
+        index: Index,
+    },
+    /// A leadership transfer was abandoned after an election timeout.
+    TransferAborted {
+        /// The target that did not take over.
+        target: NodeId,
+    },
 }
 
 impl fmt::Display for Write {
@@ -151,6 +163,10 @@ impl fmt::Display for Event {
                 write!(formatter, "read-ready {id} index={}", index.0)
             }
             Event::ReadAborted { id } => write!(formatter, "read-aborted {id}"),
+            Event::MembershipChanged { index } => {
+                write!(formatter, "membership-changed index={}", index.0)
+            }
+            Event::TransferAborted { target } => write!(formatter, "transfer-aborted {target}"),
         }
     }
 }

@@ -119,6 +119,37 @@ pub enum ReadError {
     TooManyPending,
 }
 
+/// Why [`Node::change_membership`](crate::Node::change_membership) refused.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum MembershipError {
+    /// Only the leader changes the configuration.
+    #[error("not the leader (leader hint: {leader_hint:?})")]
+    NotLeader {
+        /// The leader this node follows, if known.
+        leader_hint: Option<NodeId>,
+    },
+    /// A configuration change is not yet committed, or the cluster is still leaving a
+    /// joint configuration: one change at a time.
+    #[error("a configuration change is still in progress")]
+    ChangeInProgress,
+    /// A configuration needs at least one voter.
+    #[error("the new configuration has no voters")]
+    NoVoters,
+    /// A node cannot be both voter and learner.
+    #[error("node {node} is both a voter and a learner")]
+    VoterAndLearner {
+        /// The node listed twice.
+        node: NodeId,
+    },
+    /// A node id 0 was listed.
+    #[error("node id 0 is reserved")]
+    ReservedNodeId,
+    /// A leadership transfer is in progress; change the configuration afterwards.
+    #[error("a leadership transfer is in progress")]
+    TransferInProgress,
+}
+
 /// Why [`Node::transfer_leader`](crate::Node::transfer_leader) refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]

@@ -91,8 +91,8 @@ pub mod types;
 pub use action::{Action, Event, LogWrite, ReadId, Write, WriteId};
 pub use config::{Config, ConfigBuilder};
 pub use error::{
-    AcknowledgementError, CampaignError, ConfigError, DropReason, ProposeError, ReadError,
-    RecoveryError, TransferError,
+    AcknowledgementError, CampaignError, ConfigError, DropReason, MembershipError, ProposeError,
+    ReadError, RecoveryError, TransferError,
 };
 pub use message::{AppendResponse, Message, MessageBody};
 pub use node::{Node, Proposal};

@@ -9,7 +9,8 @@
 use std::collections::VecDeque;
 
 use crate::action::{LogWrite, WriteId};
-use crate::types::{Entry, Index, LogId, Term};
+use crate::quorum::Membership;
+use crate::types::{Entry, Index, LogId, Payload, Term};
 
 /// A log write that was issued and not yet acknowledged.
 #[derive(Clone, Copy, Debug)]
@@ -47,12 +48,15 @@ pub(crate) struct RaftLog {
     unflushed_from: Option<Index>,
     /// Highest write id acknowledged.
     acknowledged: WriteId,
+    /// The configuration entries among `entries`, ascending by index.
+    configurations: Vec<(Index, Membership)>,
 }
 
 impl RaftLog {
     /// A log holding the recovered entries, all of them durable.
     pub(crate) fn recovered(entries: Vec<Entry>) -> RaftLog {
         let stored_last = entries.last().map_or(Index(0), Entry::index);
+        let configurations = entries.iter().filter_map(configuration_of).collect();
         RaftLog {
             entries: entries.into(),
             base: LogId::default(),
@@ -60,7 +64,13 @@ impl RaftLog {
             pending: VecDeque::new(),
             unflushed_from: None,
             acknowledged: WriteId(0),
+            configurations,
         }
+    }
+
+    /// The newest configuration entry in the log, with its index.
+    pub(crate) fn latest_configuration(&self) -> Option<&(Index, Membership)> {
+        self.configurations.last()
     }
 
     /// The id of the last entry.
@@ -123,6 +133,7 @@ impl RaftLog {
     pub(crate) fn push(&mut self, entry: Entry) {
         debug_assert_eq!(entry.index(), self.last_index().next());
         self.mark_unflushed(entry.index());
+        self.configurations.extend(configuration_of(&entry));
         self.entries.push_back(entry);
     }
 
@@ -175,7 +186,10 @@ impl RaftLog {
                 self.truncate_from(index);
             }
             self.mark_unflushed(index);
-            self.entries.extend(entries.into_iter().skip(skip));
+            for entry in entries.into_iter().skip(skip) {
+                self.configurations.extend(configuration_of(&entry));
+                self.entries.push_back(entry);
+            }
         }
         FollowerAppend::Matched { last: last_new }
     }
@@ -309,12 +323,19 @@ impl RaftLog {
     }
 }
 
+/// The configuration an entry carries, if it is a configuration entry.
+fn configuration_of(entry: &Entry) -> Option<(Index, Membership)> {
+    match &entry.payload {
+        Payload::Membership(membership) => Some((entry.index(), membership.clone())),
+        Payload::Blank | Payload::Command(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::types::Payload;
 
     fn entry(term: u64, index: u64) -> Entry {
         Entry {

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::action::{Action, Event, ReadId, WriteId};
 use crate::config::Config;
 use crate::error::{
-    AcknowledgementError, CampaignError, ProposeError, ReadError, RecoveryError, TransferError,
+    AcknowledgementError, CampaignError, MembershipError, ProposeError, ReadError, RecoveryError,
+    TransferError,
 };
 use crate::log::RaftLog;
 use crate::message::{AppendResponse, Message, MessageBody};
@@ -186,6 +187,16 @@ impl Node {
     /// the first poll batches everything one input (or many proposals) produced into one
     /// write and one append per follower.
     fn flush(&mut self) {
+        if let RoleState::Leader(leader) = &self.role
+            && leader.removed()
+        {
+            tracing::info!(
+                node = self.id().0,
+                term = self.term().0,
+                "removed from the configuration; stepping down"
+            );
+            self.become_follower(self.term(), None);
+        }
         if let RoleState::Leader(leader) = &mut self.role {
             leader.flush(&mut self.shared);
         }
@@ -466,6 +477,36 @@ impl Node {
                 );
                 Ok(id)
             }
+        }
+    }
+
+    /// Changes the cluster's configuration to `voters` and `learners`, returning the id of
+    /// the configuration entry.
+    ///
+    /// Configurations take effect when appended, on every node, because a node must count
+    /// votes and commits with the configuration its log ends with for the joint-consensus
+    /// argument to hold; applying them only once committed would need a second notion of
+    /// "current" configuration per node. A change of at most one voter takes effect in one
+    /// step; a larger one passes through a joint configuration, which the leader of the
+    /// moment leaves automatically once it commits. One change at a time: a change is
+    /// refused while another is uncommitted or the cluster is still joint. A leader the
+    /// new configuration removes steps down once it commits. Learners receive the log, do
+    /// not vote and do not campaign; listing one among the voters promotes it.
+    pub fn change_membership(
+        &mut self,
+        voters: impl IntoIterator<Item = NodeId>,
+        learners: impl IntoIterator<Item = NodeId>,
+    ) -> Result<LogId, MembershipError> {
+        let _span = self.span("change_membership");
+        match &mut self.role {
+            RoleState::Leader(leader) => leader.change_membership(
+                &mut self.shared,
+                voters.into_iter().collect(),
+                learners.into_iter().collect(),
+            ),
+            _ => Err(MembershipError::NotLeader {
+                leader_hint: self.shared.leader,
+            }),
         }
     }
 

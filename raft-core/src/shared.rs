@@ -32,7 +32,11 @@ struct DeferredMessage {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: Config,
+    /// The configuration in effect: the newest configuration entry in the log, or the
+    /// recovered one when the log holds none.
     pub(crate) membership: Membership,
+    /// The configuration this node started from (a new cluster's, or a snapshot's).
+    base_membership: Membership,
     /// The term and vote as the node acts on them (possibly not yet durable).
     pub(crate) hard_state: HardState,
     /// `hard_state` changed since the last write was issued.
@@ -74,9 +78,13 @@ impl Shared {
             config.election_ticks_min(),
             config.election_ticks_max(),
         );
+        let effective = log
+            .latest_configuration()
+            .map_or_else(|| membership.clone(), |(_, latest)| latest.clone());
         Shared {
             config,
-            membership,
+            membership: effective,
+            base_membership: membership,
             hard_state,
             hard_state_dirty: false,
             leader: None,
@@ -212,6 +220,26 @@ impl Shared {
         );
         self.hard_state.vote = Some(candidate);
         self.hard_state_dirty = true;
+    }
+
+    /// Brings `membership` in line with the log after entries were appended or truncated,
+    /// announcing a change.
+    pub(crate) fn refresh_membership(&mut self) {
+        let (index, latest) = match self.log.latest_configuration() {
+            Some((index, latest)) => (*index, latest),
+            None => (Index(0), &self.base_membership),
+        };
+        if *latest != self.membership {
+            self.membership = latest.clone();
+            tracing::info!(
+                node = self.id().0,
+                term = self.term().0,
+                index = index.0,
+                membership = %self.membership,
+                "configuration changed"
+            );
+            self.event(Event::MembershipChanged { index });
+        }
     }
 
     pub(crate) fn set_leader(&mut self, leader: Option<NodeId>) {

@@ -5,6 +5,8 @@ use std::fmt;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::quorum::Membership;
+
 /// The identity of a node in the cluster. `0` is reserved and never names a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NodeId(pub u64);
@@ -111,6 +113,9 @@ pub enum Payload {
     /// An application command, opaque to Raft. `Bytes` lets the log, messages and the
     /// apply queue share one buffer instead of copying it.
     Command(Bytes),
+    /// A new cluster configuration. It takes effect on each node as soon as the node
+    /// appends it (the Raft paper's rule), and is part of the log like any entry.
+    Membership(Membership),
 }
 
 /// The bytes every entry counts toward byte limits on top of its payload: its id and
@@ -123,6 +128,7 @@ impl Payload {
         match self {
             Payload::Blank => 0,
             Payload::Command(bytes) => bytes.len(),
+            Payload::Membership(membership) => 8 * membership.members().len(),
         }
     }
 
@@ -159,6 +165,7 @@ impl fmt::Display for Entry {
         match &self.payload {
             Payload::Blank => write!(formatter, "{}:blank", self.id),
             Payload::Command(bytes) => write!(formatter, "{}:{}B", self.id, bytes.len()),
+            Payload::Membership(membership) => write!(formatter, "{}:[{membership}]", self.id),
         }
     }
 }

@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use raft_core::{
-    Action, Config, ConfigBuilder, Entry, Index, LogWrite, Membership, Message, Node, NodeId,
-    Proposal, ProposeError, ReadError, ReadId, Recovered, Role, TransferError, Write, WriteId,
+    Action, Config, ConfigBuilder, Entry, Index, LogId, LogWrite, Membership, MembershipError,
+    Message, Node, NodeId, Proposal, ProposeError, ReadError, ReadId, Recovered, Role,
+    TransferError, Write, WriteId,
 };
 
 use crate::checker::{NodeView, SafetyChecker, Violation};
@@ -66,7 +67,21 @@ impl Cluster {
         size: u64,
         configure: impl Fn(ConfigBuilder) -> ConfigBuilder + 'static,
     ) -> Cluster {
-        let membership = Membership::with_voters((1..=size).map(NodeId));
+        Cluster::with_membership(
+            size,
+            Membership::with_voters((1..=size).map(NodeId)),
+            configure,
+        )
+    }
+
+    /// A cluster of `size` servers (ids 1..=size) that all start from `membership`:
+    /// servers it does not list start as outsiders, ready to be added by a
+    /// configuration change.
+    pub fn with_membership(
+        size: u64,
+        membership: Membership,
+        configure: impl Fn(ConfigBuilder) -> ConfigBuilder + 'static,
+    ) -> Cluster {
         let mut cluster = Cluster {
             membership: membership.clone(),
             servers: BTreeMap::new(),
@@ -184,13 +199,13 @@ impl Cluster {
         &self.servers[&id].applied
     }
 
-    /// The commands node `id` applied, without blank entries.
+    /// The commands node `id` applied, without blank and configuration entries.
     pub fn applied_commands(&self, id: NodeId) -> Vec<Bytes> {
         self.applied(id)
             .iter()
             .filter_map(|entry| match &entry.payload {
                 raft_core::Payload::Command(bytes) => Some(bytes.clone()),
-                raft_core::Payload::Blank => None,
+                raft_core::Payload::Blank | raft_core::Payload::Membership(_) => None,
             })
             .collect()
     }
@@ -352,6 +367,23 @@ impl Cluster {
             ids = (0..count).filter_map(|_| node.read_index().ok()).collect();
         });
         ids
+    }
+
+    /// Asks leader `id` to change the configuration to `voters` and `learners`.
+    pub fn change_membership(
+        &mut self,
+        id: NodeId,
+        voters: &[u64],
+        learners: &[u64],
+    ) -> Result<LogId, MembershipError> {
+        let mut outcome = Err(MembershipError::NotLeader { leader_hint: None });
+        self.with_node(id, |node| {
+            outcome = node.change_membership(
+                voters.iter().copied().map(NodeId),
+                learners.iter().copied().map(NodeId),
+            );
+        });
+        outcome
     }
 
     /// Asks leader `id` to hand leadership to `target`.

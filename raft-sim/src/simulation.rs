@@ -656,7 +656,7 @@ impl Simulation {
                 Payload::Command(bytes) => {
                     Command::decode(bytes).map(|command| server.machine.apply(&command.call))
                 }
-                Payload::Blank => None,
+                Payload::Blank | Payload::Membership(_) => None,
             };
             if let Some(result) = &result {
                 match self.results.get(&entry.index()) {

@@ -21,6 +21,7 @@ impl Shared {
             .append_from_leader(previous, entries, leader_term, self.commit)
         {
             FollowerAppend::Matched { last } => {
+                self.refresh_membership();
                 // Only what this message proved to match may be declared committed here.
                 self.commit_candidate = self.commit_candidate.max(leader_commit.min(last));
                 self.advance_follower_commit();

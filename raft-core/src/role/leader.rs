@@ -1,13 +1,14 @@
 //! The leader: appends proposals, drives each follower's replication, and decides commits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-use crate::error::{DropReason, ProposeError, ReadError, TransferError};
+use crate::action::Event;
+use crate::error::{DropReason, MembershipError, ProposeError, ReadError, TransferError};
 use crate::message::{AppendResponse, MessageBody};
 use crate::progress::{Progress, ReplicationState};
-use crate::quorum::VoteResult;
+use crate::quorum::{Membership, VoteResult};
 use crate::read::{self, ReadQueue, Requester};
 use crate::shared::Shared;
 use crate::status::FollowerStatus;
@@ -47,6 +48,8 @@ pub(crate) struct LeaderState {
     reads: ReadQueue,
     /// Ticks since this node became leader: the clock of its lease.
     ticks: u64,
+    /// A committed configuration no longer lists this node as a voter: it steps down.
+    removed: bool,
 }
 
 impl LeaderState {
@@ -69,6 +72,7 @@ impl LeaderState {
             transfer: None,
             reads: ReadQueue::new(),
             ticks: 0,
+            removed: false,
         }
     }
 
@@ -82,6 +86,104 @@ impl LeaderState {
         shared.log.push(Entry { id, payload });
         self.entries_pending = true;
         id
+    }
+
+    /// Appends a configuration entry; it takes effect at once, here as on every node that
+    /// appends it.
+    fn append_configuration(&mut self, shared: &mut Shared, membership: Membership) -> LogId {
+        let id = self.append(shared, Payload::Membership(membership));
+        shared.refresh_membership();
+        self.update_members(shared);
+        id
+    }
+
+    /// Tracks exactly the members of the configuration in effect (this node aside).
+    fn update_members(&mut self, shared: &Shared) {
+        let me = shared.id();
+        let members = shared.membership.members();
+        self.progress.retain(|node, _| members.contains(node));
+        let next = shared.log.last_index().next();
+        for member in members {
+            if member != me {
+                self.progress
+                    .entry(member)
+                    .or_insert_with(|| Progress::new(next));
+            }
+        }
+    }
+
+    /// Starts moving to the configuration of `voters` and `learners`. A change of at most
+    /// one voter takes effect in one step; a larger one goes through a joint configuration
+    /// (both the old and the new voters must agree), which the leader leaves by itself
+    /// once it commits.
+    pub(crate) fn change_membership(
+        &mut self,
+        shared: &mut Shared,
+        voters: BTreeSet<NodeId>,
+        learners: BTreeSet<NodeId>,
+    ) -> Result<LogId, MembershipError> {
+        if self.transfer.is_some() {
+            return Err(MembershipError::TransferInProgress);
+        }
+        if voters.is_empty() {
+            return Err(MembershipError::NoVoters);
+        }
+        if voters.contains(&NodeId(0)) || learners.contains(&NodeId(0)) {
+            return Err(MembershipError::ReservedNodeId);
+        }
+        if let Some(node) = voters.intersection(&learners).next() {
+            return Err(MembershipError::VoterAndLearner { node: *node });
+        }
+        let pending = shared
+            .log
+            .latest_configuration()
+            .is_some_and(|(index, _)| *index > shared.commit);
+        if pending || shared.membership.is_joint() {
+            return Err(MembershipError::ChangeInProgress);
+        }
+        let current = &shared.membership.voters;
+        let changed = current.symmetric_difference(&voters).count();
+        let outgoing_voters = if changed <= 1 {
+            BTreeSet::new()
+        } else {
+            current.clone()
+        };
+        Ok(self.append_configuration(
+            shared,
+            Membership {
+                voters,
+                outgoing_voters,
+                learners,
+            },
+        ))
+    }
+
+    /// After a commit: leaves a committed joint configuration, and notices when a
+    /// committed configuration removed this node.
+    fn after_commit(&mut self, shared: &mut Shared) {
+        let Some((index, latest)) = shared.log.latest_configuration() else {
+            return;
+        };
+        if *index > shared.commit {
+            return;
+        }
+        if latest.is_joint() {
+            // Whoever leads when the joint configuration commits leaves it, so that a
+            // change of leader in between cannot strand the cluster in it.
+            let leave = Membership {
+                voters: latest.voters.clone(),
+                outgoing_voters: BTreeSet::new(),
+                learners: latest.learners.clone(),
+            };
+            self.append_configuration(shared, leave);
+        } else if !latest.is_voter(shared.id()) {
+            self.removed = true;
+        }
+    }
+
+    /// Whether a committed configuration removed this leader, which must step down.
+    pub(crate) fn removed(&self) -> bool {
+        self.removed
     }
 
     /// The blank entry a new leader appends so that entries of earlier terms can commit.
@@ -229,6 +331,9 @@ impl LeaderState {
                     target = transfer.target.0,
                     "leadership transfer abandoned after an election timeout"
                 );
+                shared.event(Event::TransferAborted {
+                    target: transfer.target,
+                });
                 self.transfer = None;
             }
         }
@@ -413,6 +518,7 @@ impl LeaderState {
         for requester in self.reads.take_waiting() {
             self.register_read(shared, requester);
         }
+        self.after_commit(shared);
     }
 
     /// The per-follower view for [`crate::Status`].
