@@ -119,6 +119,9 @@ pub struct FaultPlan {
     pub read_lease: bool,
     /// Mean time between leadership transfers asked of the leader; 0 disables them.
     pub transfer_interval_nanos: u64,
+    /// Mean time between configuration changes (demoting a voter to learner, promoting a
+    /// learner, or both at once through a joint configuration); 0 disables them.
+    pub membership_interval_nanos: u64,
 }
 
 fn between(random: &mut ChaCha8Rng, minimum: u64, maximum: u64) -> u64 {
@@ -154,6 +157,7 @@ impl FaultPlan {
             clock_drift: 0.01,
             read_lease: random.next_u64().is_multiple_of(2),
             transfer_interval_nanos: 0,
+            membership_interval_nanos: 0,
         };
         plan.fsync_max_nanos = plan.fsync_min_nanos * 2;
         if profile.has(FaultProfile::Net) {
@@ -180,6 +184,7 @@ impl FaultPlan {
         }
         if profile == FaultProfile::All {
             plan.transfer_interval_nanos = between(random, SECOND, 5 * SECOND);
+            plan.membership_interval_nanos = between(random, SECOND, 5 * SECOND);
         }
         if plan.read_lease {
             // The lease assumes no clock runs more than 10% faster than the leader's: with
@@ -197,7 +202,7 @@ impl fmt::Display for FaultPlan {
             formatter,
             "faults={} latency={:.2}ms+tail({:.0}% of {:.1}ms) loss={:.1}% duplicate={:.1}% \
              net-faults-every={:.0}ms crash-every={:.0}ms down<={:.0}ms pause-every={:.0}ms \
-             pause<={:.0}ms fsync={:.2}..{:.2}ms drift=±{:.1}% reads={} transfer-every={:.0}ms",
+             pause<={:.0}ms fsync={:.2}..{:.2}ms drift=±{:.1}% reads={} transfer-every={:.0}ms membership-every={:.0}ms",
             self.profile,
             milliseconds(self.latency_base_nanos),
             self.latency_tail_probability * 100.0,
@@ -217,7 +222,8 @@ impl fmt::Display for FaultPlan {
             } else {
                 "read-index"
             },
-            milliseconds(self.transfer_interval_nanos)
+            milliseconds(self.transfer_interval_nanos),
+            milliseconds(self.membership_interval_nanos)
         )
     }
 }

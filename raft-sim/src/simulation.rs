@@ -17,6 +17,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use raft_core::types::node_list;
+
 use crate::checker::{NodeView, SafetyChecker, Violation};
 use crate::faults::{FaultPlan, FaultProfile, MILLISECOND, SECOND, unit};
 use crate::history::{Call, Operation, Outcome, Return};
@@ -259,6 +261,7 @@ enum Event {
     },
     NetworkTick,
     TransferTick,
+    MembershipTick,
     Reconnect,
     Heal,
 }
@@ -434,6 +437,7 @@ impl Simulation {
         simulation.schedule_fault(plan.pause_interval_nanos, Event::PauseTick);
         simulation.schedule_fault(plan.network_fault_interval_nanos, Event::NetworkTick);
         simulation.schedule_fault(plan.transfer_interval_nanos, Event::TransferTick);
+        simulation.schedule_fault(plan.membership_interval_nanos, Event::MembershipTick);
         simulation.queue.push(options.duration_nanos, Event::Heal);
         Ok(simulation)
     }
@@ -861,6 +865,7 @@ impl Simulation {
             Event::Resume { node, incarnation } => self.resume(node, incarnation),
             Event::NetworkTick => self.on_network_tick(),
             Event::TransferTick => self.on_transfer_tick(),
+            Event::MembershipTick => self.on_membership_tick(),
             Event::Reconnect => {
                 trace!(self, "network: reconnect");
                 self.network.reconnect();
@@ -995,13 +1000,9 @@ impl Simulation {
         }
     }
 
-    /// Asks the running leader of the highest term to hand leadership to a random node.
-    fn on_transfer_tick(&mut self) {
-        if !self.in_safety_phase() {
-            return;
-        }
-        let leader = self
-            .servers
+    /// The running, unpaused leader of the highest term.
+    fn current_leader(&self) -> Option<NodeId> {
+        self.servers
             .iter()
             .filter(|server| !server.paused)
             .filter_map(|server| {
@@ -1009,8 +1010,68 @@ impl Simulation {
                 (node.role() == Role::Leader).then_some((node.term(), server.id))
             })
             .max()
-            .map(|(_, id)| id);
-        if let Some(leader) = leader {
+            .map(|(_, id)| id)
+    }
+
+    /// Asks the leader to change the configuration: demote a random voter to learner
+    /// (keeping at least three voters), promote a random learner, or both at once (a
+    /// joint change). A refusal (a change already in progress) is traced and ignored.
+    fn on_membership_tick(&mut self) {
+        if !self.in_safety_phase() {
+            return;
+        }
+        if let Some(leader) = self.current_leader() {
+            let Some(current) = self
+                .server(leader)
+                .node
+                .as_ref()
+                .map(|node| node.membership().clone())
+            else {
+                return;
+            };
+            let mut voters: Vec<NodeId> = current.voters.iter().copied().collect();
+            let mut learners: Vec<NodeId> = current.learners.iter().copied().collect();
+            let demote = voters.len() > 3
+                && (learners.is_empty() || self.random.next_u64().is_multiple_of(2));
+            let promote =
+                !learners.is_empty() && (!demote || self.random.next_u64().is_multiple_of(2));
+            if demote {
+                let position = (self.random.next_u64() % voters.len() as u64) as usize;
+                learners.push(voters.remove(position));
+            }
+            if promote {
+                let position = (self.random.next_u64() % learners.len() as u64) as usize;
+                voters.push(learners.remove(position));
+            }
+            if demote || promote {
+                let mut outcome = None;
+                let (new_voters, new_learners) = (voters.clone(), learners.clone());
+                self.with_node(leader, |node| {
+                    outcome = Some(node.change_membership(new_voters, new_learners));
+                });
+                match outcome {
+                    Some(Ok(entry)) => trace!(
+                        self,
+                        "{leader}: change membership to voters [{}] learners [{}] at {entry}",
+                        node_list(&voters),
+                        node_list(&learners)
+                    ),
+                    Some(Err(error)) => {
+                        trace!(self, "{leader}: membership change refused: {error}")
+                    }
+                    None => {}
+                }
+            }
+        }
+        self.schedule_fault(self.plan.membership_interval_nanos, Event::MembershipTick);
+    }
+
+    /// Asks the running leader of the highest term to hand leadership to a random node.
+    fn on_transfer_tick(&mut self) {
+        if !self.in_safety_phase() {
+            return;
+        }
+        if let Some(leader) = self.current_leader() {
             let target = self.random_node();
             let mut outcome = None;
             self.with_node(leader, |node| outcome = Some(node.transfer_leader(target)));
