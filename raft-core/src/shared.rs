@@ -64,7 +64,6 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         config: Config,
         membership: Membership,
