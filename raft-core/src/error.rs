@@ -129,8 +129,10 @@ pub enum MembershipError {
         /// The leader this node follows, if known.
         leader_hint: Option<NodeId>,
     },
-    /// A configuration change is not yet committed, or the cluster is still leaving a
-    /// joint configuration: one change at a time.
+    /// A configuration change is not yet committed, the cluster is still leaving a joint
+    /// configuration, or this leader has not yet committed an entry of its own term (an
+    /// uncommitted configuration of an earlier term may survive elsewhere): one change at
+    /// a time.
     #[error("a configuration change is still in progress")]
     ChangeInProgress,
     /// A configuration needs at least one voter.

@@ -157,8 +157,16 @@ impl RaftLog {
         let mut expected = previous.index.next();
         let mut term_floor = previous.term;
         for entry in &entries {
-            // No leader creates entries of a later term than its own.
-            if entry.index() != expected || entry.term() < term_floor || entry.term() > leader_term
+            // No leader creates entries of a later term than its own, nor configurations
+            // that cannot work.
+            let broken_configuration = matches!(
+                &entry.payload,
+                Payload::Membership(membership) if !membership.is_well_formed()
+            );
+            if entry.index() != expected
+                || entry.term() < term_floor
+                || entry.term() > leader_term
+                || broken_configuration
             {
                 return FollowerAppend::Malformed;
             }
@@ -199,6 +207,7 @@ impl RaftLog {
         let keep = index.0.saturating_sub(self.first_index().0);
         self.entries
             .truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+        self.configurations.retain(|(at, _)| *at < index);
         self.mark_unflushed(index);
     }
 

@@ -104,6 +104,22 @@ impl Membership {
         }
     }
 
+    /// The most members a configuration may list; larger ones from a peer are malformed.
+    pub const MEMBERS_MAX: usize = 1024;
+
+    /// Whether the configuration can work: at least one voter, no node 0, no node both
+    /// voter and learner, at most [`Membership::MEMBERS_MAX`] members. Configurations from
+    /// peers that fail this are dropped as malformed.
+    pub fn is_well_formed(&self) -> bool {
+        let reserved = NodeId(0);
+        !self.voters.is_empty()
+            && !self.contains(reserved)
+            && self.voters.is_disjoint(&self.learners)
+            && self.outgoing_voters.is_disjoint(&self.learners)
+            && self.voters.len() + self.outgoing_voters.len() + self.learners.len()
+                <= Membership::MEMBERS_MAX
+    }
+
     /// Whether this is a joint configuration.
     pub fn is_joint(&self) -> bool {
         !self.outgoing_voters.is_empty()

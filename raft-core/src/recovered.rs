@@ -14,7 +14,11 @@ use crate::types::{Entry, HardState, Index};
 pub struct Recovered {
     /// The last durable term and vote.
     pub hard_state: HardState,
-    /// The membership the node belongs to.
+    /// The configuration the log starts from: a new cluster's initial configuration (or,
+    /// once snapshots exist, the snapshot's). Never the latest configuration: the node
+    /// finds that among the entries, and falls back to this one if a configuration entry
+    /// is truncated. A node joining an existing cluster starts from the cluster's
+    /// configuration (which does not list it) and learns its role from the log.
     pub membership: Membership,
     /// Every durable log entry, from index 1, contiguous.
     pub entries: Vec<Entry>,

@@ -102,7 +102,9 @@ impl LeaderState {
         let me = shared.id();
         let members = shared.membership.members();
         self.progress.retain(|node, _| members.contains(node));
-        let next = shared.log.last_index().next();
+        // Called right after a configuration entry is appended: new members start probing
+        // at that entry, so that their first append carries it.
+        let next = shared.log.last_index();
         for member in members {
             if member != me {
                 self.progress
@@ -138,7 +140,11 @@ impl LeaderState {
             .log
             .latest_configuration()
             .is_some_and(|(index, _)| *index > shared.commit);
-        if pending || shared.membership.is_joint() {
+        // A new leader may hold an uncommitted configuration of an earlier term that other
+        // nodes lack (Ongaro, raft-dev 2015): change nothing before an entry of this term
+        // commits.
+        let settled = shared.log.term_at(shared.commit) == Some(shared.term());
+        if pending || !settled || shared.membership.is_joint() {
             return Err(MembershipError::ChangeInProgress);
         }
         let current = &shared.membership.voters;
