@@ -108,14 +108,15 @@ impl Membership {
     pub const MEMBERS_MAX: usize = 1024;
 
     /// Whether the configuration can work: at least one voter, no node 0, no node both
-    /// voter and learner, at most [`Membership::MEMBERS_MAX`] members. Configurations from
-    /// peers that fail this are dropped as malformed.
+    /// voter and learner of the incoming configuration, at most
+    /// [`Membership::MEMBERS_MAX`] members. (An outgoing voter may be an incoming learner:
+    /// that is how a joint change demotes a voter.) Configurations from peers that fail
+    /// this are dropped as malformed.
     pub fn is_well_formed(&self) -> bool {
         let reserved = NodeId(0);
         !self.voters.is_empty()
             && !self.contains(reserved)
             && self.voters.is_disjoint(&self.learners)
-            && self.outgoing_voters.is_disjoint(&self.learners)
             && self.voters.len() + self.outgoing_voters.len() + self.learners.len()
                 <= Membership::MEMBERS_MAX
     }

@@ -1177,3 +1177,29 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+// Configurations that cannot work are recognised, while a joint configuration demoting an
+// outgoing voter to learner is well formed (regression: it was once refused, and the
+// followers dropped every append carrying it).
+#[test]
+fn well_formed_configurations() {
+    let set = |ids: &[u64]| {
+        ids.iter()
+            .copied()
+            .map(NodeId)
+            .collect::<BTreeSet<NodeId>>()
+    };
+    let config = |voters: &[u64], outgoing: &[u64], learners: &[u64]| Membership {
+        voters: set(voters),
+        outgoing_voters: set(outgoing),
+        learners: set(learners),
+    };
+    assert!(config(&[1, 2, 3], &[], &[4]).is_well_formed());
+    assert!(config(&[1, 2, 4], &[1, 2, 3], &[3]).is_well_formed());
+    assert!(!config(&[], &[], &[4]).is_well_formed());
+    assert!(!config(&[], &[1, 2], &[]).is_well_formed());
+    assert!(!config(&[0, 1], &[], &[]).is_well_formed());
+    assert!(!config(&[1, 2], &[], &[2]).is_well_formed());
+    let huge: Vec<u64> = (1..=Membership::MEMBERS_MAX as u64 + 1).collect();
+    assert!(!config(&huge, &[], &[]).is_well_formed());
+}
