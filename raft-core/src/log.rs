@@ -68,6 +68,14 @@ impl RaftLog {
         }
     }
 
+    /// The newest configuration entry at or below `index`, with its index.
+    pub(crate) fn configuration_through(&self, index: Index) -> Option<&(Index, Membership)> {
+        self.configurations
+            .iter()
+            .rev()
+            .find(|(configured, _)| *configured <= index)
+    }
+
     /// The newest configuration entry in the log, with its index.
     pub(crate) fn latest_configuration(&self) -> Option<&(Index, Membership)> {
         self.configurations.last()

@@ -220,7 +220,7 @@ impl Node {
                 let timers = &mut self.shared.timers;
                 timers.election_elapsed += 1;
                 if timers.election_elapsed >= timers.election_timeout {
-                    if self.shared.membership.is_voter(self.id()) {
+                    if self.shared.may_campaign() {
                         self.start_election();
                     } else {
                         self.shared.reset_election_timer();
@@ -433,7 +433,7 @@ impl Node {
     /// timeouts use pre-vote and respect leader stickiness.
     pub fn campaign(&mut self) -> Result<(), CampaignError> {
         let _span = self.span("campaign");
-        if !self.shared.membership.is_voter(self.id()) {
+        if !self.shared.may_campaign() {
             return Err(CampaignError::NotVoter);
         }
         if matches!(self.role, RoleState::Leader(_)) {

@@ -221,6 +221,23 @@ impl Shared {
         self.hard_state_dirty = true;
     }
 
+    /// Whether this node may campaign: it votes in the configuration in effect, or in the
+    /// last one known committed. The second case matters when an uncommitted entry demotes
+    /// or removes this node while its log is the longest: the others cannot win without
+    /// its vote, so unless it campaigns (its votes counted under the new configuration,
+    /// its own excluded) the cluster would wait forever.
+    pub(crate) fn may_campaign(&self) -> bool {
+        let me = self.id();
+        if self.membership.is_voter(me) {
+            return true;
+        }
+        let committed = self
+            .log
+            .configuration_through(self.commit)
+            .map_or(&self.base_membership, |(_, membership)| membership);
+        committed.is_voter(me)
+    }
+
     /// Brings `membership` in line with the log after entries were appended or truncated,
     /// announcing a change.
     pub(crate) fn refresh_membership(&mut self) {

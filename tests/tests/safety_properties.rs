@@ -1,11 +1,15 @@
 //! Property test: random schedules of ticks, message faults (loss, duplication,
-//! reordering), proposals, elections, delayed durability and crashes never break Raft's
-//! safety properties, and a healed cluster always makes progress again.
+//! reordering, partitions), proposals, elections, leadership transfers, reads,
+//! configuration changes, delayed durability and crashes never break Raft's safety
+//! properties, and a healed cluster, once every server is a voter again, always makes
+//! progress.
+
+use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use raft_core::{Index, LogId, Message, NodeId, Payload, Proposal, Role};
+use raft_core::{Index, LogId, Membership, Message, Node, NodeId, Payload, Proposal, Role};
 use raft_tests::{Cluster, Violation};
 
 /// The largest cluster the strategy builds; node choices are taken modulo the size.
@@ -14,6 +18,8 @@ const SIZE_MAX: usize = 5;
 const STEPS_MAX: usize = 300;
 /// Tick-and-deliver rounds the healed cluster gets to elect a leader.
 const ELECTION_ROUNDS_MAX: usize = 200;
+/// Tick-and-deliver rounds the healed cluster's leaders get to make every server a voter.
+const RESTORE_ROUNDS_MAX: usize = 300;
 /// Tick-and-deliver rounds the healed cluster gets to apply the final proposal everywhere.
 const APPLY_ROUNDS_MAX: usize = 200;
 /// How many trace lines a failure report shows.
@@ -28,6 +34,10 @@ enum Step {
     Tick(usize),
     /// One tick on every running node.
     TickAll,
+    /// A calm moment: every queued write made durable, one tick everywhere, and every
+    /// message in flight delivered (with those the deliveries cause), so that leaders
+    /// exist often enough for configuration changes, transfers and reads to matter.
+    Settle,
     /// Lose every message in flight to or from a node.
     Isolate(usize),
     /// Deliver up to this many of the oldest messages, in order.
@@ -55,6 +65,33 @@ enum Step {
     SyncOne(usize),
     /// Make every queued write of every node durable.
     SyncAll,
+    /// Ask whichever node leads for a configuration change (skipped without a leader;
+    /// refusals are legitimate outcomes).
+    ChangeMembership(Change),
+    /// Ask whichever node leads to hand leadership to a node (refusals are ignored).
+    TransferLeader(usize),
+    /// Ask a node for a linearizable read (refusals and outcomes are ignored).
+    ReadIndex(usize),
+    /// Cut the nodes whose bit is set off from the others, both ways, until `Heal`.
+    Partition(u8),
+    /// Restore every link cut by `Partition`.
+    Heal,
+}
+
+/// A configuration change, relative to the leader's configuration. Choices are raw
+/// numbers reduced modulo the number of voters or learners.
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    /// Turn a voter into a learner, keeping at least 3 voters in clusters of 4 or more and
+    /// at least 1 otherwise (skipped when that would leave too few).
+    Demote(usize),
+    /// Turn a learner into a voter (skipped without learners).
+    Promote(usize),
+    /// Turn a voter into a learner and a learner into a voter in one change, which goes
+    /// through a joint configuration (skipped without learners).
+    Swap { voter: usize, learner: usize },
+    /// Make every server a voter again.
+    AllVoters,
 }
 
 /// Node settings a case runs with.
@@ -82,6 +119,7 @@ fn step_strategy() -> impl Strategy<Value = Step> {
     prop_oneof![
         15 => node().prop_map(Step::Tick),
         5 => Just(Step::TickAll),
+        3 => Just(Step::Settle),
         15 => (1..16usize).prop_map(Step::DeliverOldest),
         8 => position().prop_map(Step::DeliverAt),
         4 => position().prop_map(Step::DeliverLater),
@@ -96,6 +134,21 @@ fn step_strategy() -> impl Strategy<Value = Step> {
         5 => node().prop_map(Step::Sync),
         1 => Just(Step::SyncAll),
         3 => node().prop_map(Step::SyncOne),
+        6 => change_strategy().prop_map(Step::ChangeMembership),
+        3 => node().prop_map(Step::TransferLeader),
+        4 => node().prop_map(Step::ReadIndex),
+        2 => (1..(1u8 << SIZE_MAX) - 1).prop_map(Step::Partition),
+        2 => Just(Step::Heal),
+    ]
+}
+
+fn change_strategy() -> impl Strategy<Value = Change> {
+    let choice = || 0..SIZE_MAX;
+    prop_oneof![
+        3 => choice().prop_map(Change::Demote),
+        2 => choice().prop_map(Change::Promote),
+        2 => (choice(), choice()).prop_map(|(voter, learner)| Change::Swap { voter, learner }),
+        1 => Just(Change::AllVoters),
     ]
 }
 
@@ -176,12 +229,66 @@ fn up_count(cluster: &Cluster) -> usize {
         .count()
 }
 
+fn ids_of(nodes: &BTreeSet<NodeId>) -> Vec<u64> {
+    nodes.iter().map(|id| id.0).collect()
+}
+
+/// The voters and learners `change` asks for, from the configuration `current` (its
+/// incoming half, if joint: the request is then refused anyway), in a cluster of `size`
+/// servers; `None` when the change does not apply.
+fn changed_membership(
+    current: &Membership,
+    change: Change,
+    size: u64,
+) -> Option<(Vec<u64>, Vec<u64>)> {
+    let mut voters = ids_of(&current.voters);
+    let mut learners = ids_of(&current.learners);
+    match change {
+        Change::Demote(raw) => {
+            let voters_min = if size >= 4 { 3 } else { 1 };
+            if voters.len() <= voters_min {
+                return None;
+            }
+            let voter = voters.remove(raw % voters.len());
+            learners.push(voter);
+        }
+        Change::Promote(raw) => {
+            if learners.is_empty() {
+                return None;
+            }
+            let learner = learners.remove(raw % learners.len());
+            voters.push(learner);
+        }
+        Change::Swap { voter, learner } => {
+            if learners.is_empty() || voters.is_empty() {
+                return None;
+            }
+            let voter = voters.remove(voter % voters.len());
+            let learner = learners.remove(learner % learners.len());
+            voters.push(learner);
+            learners.push(voter);
+        }
+        Change::AllVoters => {
+            voters = (1..=size).collect();
+            learners.clear();
+        }
+    }
+    Some((voters, learners))
+}
+
 /// Runs one step; `commands` numbers the proposals so that every command is unique.
 fn run_step(cluster: &mut Cluster, size: u64, step: &Step, commands: &mut u64) {
     let node = |raw: usize| NodeId(raw as u64 % size + 1);
     match *step {
         Step::Tick(raw) => cluster.tick(node(raw)),
         Step::TickAll => cluster.tick_all(),
+        Step::Settle => {
+            for id in cluster.ids() {
+                cluster.sync(id);
+            }
+            cluster.tick_all();
+            cluster.deliver_all();
+        }
         Step::Isolate(raw) => {
             let id = node(raw);
             cluster.drop_matching(|message| message.to == id || message.from == id);
@@ -224,7 +331,11 @@ fn run_step(cluster: &mut Cluster, size: u64, step: &Step, commands: &mut u64) {
         }
         Step::Campaign(raw) => {
             let id = node(raw);
-            if cluster.is_up(id) && cluster.node(id).role() != Role::Leader {
+            // Only voters may campaign (by their own view of the configuration).
+            if cluster.is_up(id)
+                && cluster.node(id).role() != Role::Leader
+                && cluster.node(id).membership().is_voter(id)
+            {
                 cluster.campaign(id);
             }
         }
@@ -248,6 +359,31 @@ fn run_step(cluster: &mut Cluster, size: u64, step: &Step, commands: &mut u64) {
                 cluster.sync(id);
             }
         }
+        Step::ChangeMembership(change) => {
+            if let Some(leader) = cluster.leader()
+                && let Some((voters, learners)) =
+                    changed_membership(cluster.node(leader).membership(), change, size)
+            {
+                // Refusals (a change in progress, a transfer) are legitimate outcomes.
+                let _ = cluster.change_membership(leader, &voters, &learners);
+            }
+        }
+        Step::TransferLeader(raw) => {
+            if let Some(leader) = cluster.leader() {
+                let _ = cluster.transfer_leader(leader, node(raw));
+            }
+        }
+        Step::ReadIndex(raw) => {
+            let _ = cluster.read_index(node(raw));
+        }
+        Step::Partition(mask) => {
+            let side: Vec<NodeId> = (0..size)
+                .filter(|bit| mask & (1 << bit) != 0)
+                .map(|bit| NodeId(bit + 1))
+                .collect();
+            cluster.partition(&side);
+        }
+        Step::Heal => cluster.heal(),
     }
 }
 
@@ -304,8 +440,50 @@ fn describe(cluster: &Cluster) -> String {
         .join("\n")
 }
 
-fn applied_everywhere(cluster: &Cluster, id: LogId) -> bool {
-    cluster.ids().into_iter().all(|node| {
+/// The last configuration entry in a node's log, if any.
+fn latest_configuration(node: &Node) -> Option<(Index, &Membership)> {
+    node.log_entries()
+        .filter_map(|entry| match &entry.payload {
+            Payload::Membership(membership) => Some((entry.index(), membership)),
+            Payload::Blank | Payload::Command(_) => None,
+        })
+        .last()
+}
+
+/// Whether `leader` knows committed a configuration in which every server votes.
+fn all_voters_committed(cluster: &Cluster, leader: NodeId) -> bool {
+    let node = cluster.node(leader);
+    let everyone = Membership::with_voters(cluster.ids());
+    *node.membership() == everyone
+        && latest_configuration(node).is_none_or(|(index, _)| index <= node.commit_index())
+}
+
+/// Makes every server a voter again: the leader of the moment is asked for the change
+/// until one has it committed (a joint configuration on the way must be left first).
+/// Returns the final configuration.
+fn restore_all_voters(cluster: &mut Cluster) -> Result<Membership, TestCaseError> {
+    for _ in 0..RESTORE_ROUNDS_MAX {
+        if let Some(leader) = current_leader(cluster) {
+            if all_voters_committed(cluster, leader) {
+                return Ok(cluster.node(leader).membership().clone());
+            }
+            let everyone: Vec<u64> = cluster.ids().into_iter().map(|id| id.0).collect();
+            // Refused while a change is uncommitted, joint or a transfer runs: asked again
+            // next round.
+            let _ = cluster.change_membership(leader, &everyone, &[]);
+        }
+        round(cluster, "making every server a voter")?;
+    }
+    Err(TestCaseError::fail(format!(
+        "no leader committed an all-voter configuration after {RESTORE_ROUNDS_MAX} healed rounds\n{}\nlast actions:\n{}",
+        describe(cluster),
+        trace_tail(cluster)
+    )))
+}
+
+/// Whether every member of `membership` applied the entry `id`.
+fn applied_everywhere(cluster: &Cluster, membership: &Membership, id: LogId) -> bool {
+    membership.members().into_iter().all(|node| {
         cluster
             .applied(node)
             .get(id.index.0 as usize - 1)
@@ -324,14 +502,16 @@ fn lost(cluster: &Cluster, id: LogId) -> bool {
     })
 }
 
-/// Restarts crashed nodes, makes everything durable, and checks that the cluster elects a
-/// leader and applies one more proposal on every node.
+/// Restarts crashed nodes, restores every link, makes everything durable, and checks that
+/// the cluster elects a leader, makes every server a voter again (leaving any joint
+/// configuration), and applies one more proposal on every member of that configuration.
 fn heal_and_check_liveness(cluster: &mut Cluster) -> Result<(), TestCaseError> {
     for id in cluster.ids() {
         if !cluster.is_up(id) {
             cluster.restart(id);
         }
     }
+    cluster.heal();
     cluster.auto_sync = true;
     for id in cluster.ids() {
         cluster.sync(id);
@@ -351,13 +531,17 @@ fn heal_and_check_liveness(cluster: &mut Cluster) -> Result<(), TestCaseError> {
         rounds += 1;
     }
 
+    let membership = restore_all_voters(cluster)?;
+    prop_assert!(!membership.is_joint(), "{}", membership);
+
     let final_command = b"final";
     let mut proposed: Option<LogId> = None;
     for rounds in 0..=APPLY_ROUNDS_MAX {
         if let Some(id) = proposed
-            && applied_everywhere(cluster, id)
+            && applied_everywhere(cluster, &membership, id)
         {
-            let entry = &cluster.applied(cluster.ids()[0])[id.index.0 as usize - 1];
+            let first = *membership.members().first().expect("a voter");
+            let entry = &cluster.applied(first)[id.index.0 as usize - 1];
             prop_assert_eq!(
                 &entry.payload,
                 &Payload::Command(Bytes::from_static(final_command))
@@ -410,7 +594,7 @@ fn run_scenario(scenario: &Scenario) -> Result<(), TestCaseError> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 4096,
+        cases: 8192,
         max_shrink_iters: 4096,
         // Failing cases are kept as plain regression tests below, not in a seed file.
         failure_persistence: None,
