@@ -166,7 +166,7 @@ impl Node {
             durable_index: shared.log.durable_index(),
             membership: shared.membership.clone(),
             followers: match &self.role {
-                RoleState::Leader(leader) => leader.follower_statuses(),
+                RoleState::Leader(leader) => leader.follower_statuses(shared),
                 _ => Vec::new(),
             },
         }

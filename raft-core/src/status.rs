@@ -64,6 +64,8 @@ pub struct Status {
 pub struct FollowerStatus {
     /// The follower.
     pub id: NodeId,
+    /// Whether it votes (in either half of a joint configuration); learners do not.
+    pub voter: bool,
     /// The highest index known durable there and matching the leader.
     pub matched: Index,
     /// The next index the leader will send.

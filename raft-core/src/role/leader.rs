@@ -528,11 +528,12 @@ impl LeaderState {
     }
 
     /// The per-follower view for [`crate::Status`].
-    pub(crate) fn follower_statuses(&self) -> Vec<FollowerStatus> {
+    pub(crate) fn follower_statuses(&self, shared: &Shared) -> Vec<FollowerStatus> {
         self.progress
             .iter()
             .map(|(id, progress)| FollowerStatus {
                 id: *id,
+                voter: shared.membership.is_voter(*id),
                 matched: progress.matched,
                 next: progress.next,
                 state: progress.state,
