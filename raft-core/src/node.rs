@@ -371,7 +371,7 @@ impl Node {
                 }
             }
             MessageBody::ReadIndexResponse { request, index } => {
-                if self.shared.forwarded_reads.answered(from, request) {
+                if self.shared.local_reads.answered(from, request) {
                     let id = ReadId {
                         node: me,
                         sequence: request,
@@ -456,7 +456,7 @@ impl Node {
         let me = self.id();
         match &mut self.role {
             RoleState::Leader(leader) => {
-                let id = self.shared.forwarded_reads.next_id(me);
+                let id = self.shared.local_reads.next_id(me);
                 leader.read(&mut self.shared, Requester::Local(id))?;
                 Ok(id)
             }
@@ -464,11 +464,11 @@ impl Node {
                 let Some(leader) = self.shared.leader else {
                     return Err(ReadError::NoLeader);
                 };
-                if self.shared.forwarded_reads.len() >= self.shared.config.pending_reads_max() {
+                if self.shared.local_reads.len() >= self.shared.config.pending_reads_max() {
                     return Err(ReadError::TooManyPending);
                 }
-                let id = self.shared.forwarded_reads.next_id(me);
-                self.shared.forwarded_reads.forward(leader, id);
+                let id = self.shared.local_reads.next_id(me);
+                self.shared.local_reads.forward(leader, id);
                 self.shared.send(
                     leader,
                     MessageBody::ReadIndex {

@@ -159,16 +159,17 @@ pub(crate) fn answer(shared: &mut Shared, requester: Requester, index: Option<In
     }
 }
 
-/// A node's reads forwarded to the leader.
+/// The ids of this node's reads (whatever its role), and those it forwarded to the leader
+/// and awaits answers for.
 #[derive(Debug, Default)]
-pub(crate) struct ForwardedReads {
+pub(crate) struct LocalReads {
     next_sequence: u64,
     /// Sequence numbers of reads sent to `leader` and not answered.
     outstanding: BTreeSet<u64>,
     leader: Option<NodeId>,
 }
 
-impl ForwardedReads {
+impl LocalReads {
     /// A fresh id for a read on node `node`.
     pub(crate) fn next_id(&mut self, node: NodeId) -> ReadId {
         self.next_sequence += 1;

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody};
 use crate::quorum::Membership;
-use crate::read::ForwardedReads;
+use crate::read::LocalReads;
 use crate::timers::Timers;
 use crate::types::{HardState, Index, NodeId, Term};
 
@@ -59,8 +59,8 @@ pub(crate) struct Shared {
     /// The last write storage acknowledged.
     pub(crate) acknowledged: WriteId,
     deferred: VecDeque<DeferredMessage>,
-    /// Reads this node forwarded to the leader.
-    pub(crate) forwarded_reads: ForwardedReads,
+    /// Read ids this node hands out, and the reads it forwarded to the leader.
+    pub(crate) local_reads: LocalReads,
 }
 
 impl Shared {
@@ -98,7 +98,7 @@ impl Shared {
             last_write: WriteId(0),
             acknowledged: WriteId(0),
             deferred: VecDeque::new(),
-            forwarded_reads: ForwardedReads::default(),
+            local_reads: LocalReads::default(),
         }
     }
 
@@ -125,25 +125,23 @@ impl Shared {
     /// Sends a message that promises nothing about durability (a leader's appends and
     /// heartbeats): it may leave before pending writes are durable.
     pub(crate) fn send(&mut self, to: NodeId, body: MessageBody) {
-        let message = Message {
-            from: self.id(),
-            to,
-            term: self.term(),
-            body,
-        };
-        self.outbox.push_back(Action::Send(message));
+        self.send_in_term(to, self.term(), body);
     }
 
     /// Sends a message in another term than the current one (a pre-vote, which speaks of
     /// the next term without entering it). It promises nothing durable.
     pub(crate) fn send_in_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
-        let message = Message {
+        let message = self.message(to, term, body);
+        self.outbox.push_back(Action::Send(message));
+    }
+
+    fn message(&self, to: NodeId, term: Term, body: MessageBody) -> Message {
+        Message {
             from: self.id(),
             to,
             term,
             body,
-        };
-        self.outbox.push_back(Action::Send(message));
+        }
     }
 
     /// Sends a message that vouches for this node's state — a vote, an acknowledgement,
@@ -152,12 +150,7 @@ impl Shared {
     /// will produce, is durable. Otherwise a crash could take back what it claimed, and a
     /// peer's answer to it could be counted by a later incarnation that never claimed it.
     pub(crate) fn send_when_durable(&mut self, to: NodeId, body: MessageBody) {
-        let message = Message {
-            from: self.id(),
-            to,
-            term: self.term(),
-            body,
-        };
+        let message = self.message(to, self.term(), body);
         let after = self.pending_write_id();
         if after <= self.acknowledged {
             self.outbox.push_back(Action::Send(message));
@@ -264,7 +257,7 @@ impl Shared {
             self.event(Event::LeaderChanged { leader });
             // The old leader will never answer the reads forwarded to it.
             let node = self.id();
-            for sequence in self.forwarded_reads.abandon() {
+            for sequence in self.local_reads.abandon() {
                 self.event(Event::ReadAborted {
                     id: ReadId { node, sequence },
                 });

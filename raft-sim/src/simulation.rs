@@ -516,8 +516,7 @@ impl Simulation {
     }
 
     fn server(&mut self, id: NodeId) -> &mut Server {
-        let position = usize::try_from(id.0 - 1).unwrap_or(usize::MAX);
-        &mut self.servers[position]
+        &mut self.servers[server_position(id)]
     }
 
     fn in_safety_phase(&self) -> bool {
@@ -653,7 +652,7 @@ impl Simulation {
         };
         let mut replies = Vec::new();
         let mut divergence = None;
-        let position = usize::try_from(id.0 - 1).unwrap_or(usize::MAX);
+        let position = server_position(id);
         let server = &mut self.servers[position];
         for entry in &entries {
             let result = match &entry.payload {
@@ -705,7 +704,7 @@ impl Simulation {
 
     /// Answers the confirmed reads whose index this replica has applied, from its state.
     fn serve_reads(&mut self, id: NodeId) {
-        let position = usize::try_from(id.0 - 1).unwrap_or(usize::MAX);
+        let position = server_position(id);
         let server = &mut self.servers[position];
         let applied = server.applied.last().map_or(Index(0), Entry::index);
         let mut replies = Vec::new();
@@ -726,7 +725,7 @@ impl Simulation {
     }
 
     fn check(&mut self, id: NodeId) {
-        let position = usize::try_from(id.0 - 1).unwrap_or(usize::MAX);
+        let position = server_position(id);
         let server = &self.servers[position];
         let view = NodeView {
             id,
@@ -795,13 +794,23 @@ impl Simulation {
     // ----- events -----
 
     fn handle(&mut self, event: Event) {
+        // A paused node's process does not run: what arrives for it waits in its backlog
+        // (its timer ticks are counted instead, in `on_tick`).
+        let process = match &event {
+            Event::Deliver(message) => Some(message.to),
+            Event::DiskDone { node, .. } | Event::ClientArrive { node, .. } => Some(*node),
+            _ => None,
+        };
+        if let Some(id) = process
+            && self.server(id).paused
+        {
+            self.server(id).backlog.push_back(event);
+            return;
+        }
         match event {
             Event::Tick { node, incarnation } => self.on_tick(node, incarnation),
             Event::Deliver(message) => {
                 let to = message.to;
-                if self.deferred_by_pause(to, Event::Deliver(message.clone())) {
-                    return;
-                }
                 trace!(self, "deliver {message}");
                 self.with_node(to, |node| node.step(message));
             }
@@ -811,16 +820,6 @@ impl Simulation {
                 write,
             } => {
                 if self.server(node).incarnation != incarnation {
-                    return;
-                }
-                if self.deferred_by_pause(
-                    node,
-                    Event::DiskDone {
-                        node,
-                        incarnation,
-                        write,
-                    },
-                ) {
                     return;
                 }
                 let synced = self.server(node).storage.sync_one();
@@ -871,17 +870,6 @@ impl Simulation {
                 self.network.reconnect();
             }
             Event::Heal => self.heal(),
-        }
-    }
-
-    /// A paused node's process does not run: events for it wait in its backlog.
-    fn deferred_by_pause(&mut self, id: NodeId, event: Event) -> bool {
-        let server = self.server(id);
-        if server.paused {
-            server.backlog.push_back(event);
-            true
-        } else {
-            false
         }
     }
 
@@ -1141,7 +1129,7 @@ impl Simulation {
         if self.finished {
             return;
         }
-        let position = usize::try_from(client).unwrap_or(usize::MAX);
+        let position = client_position(client);
         let call = self.workload.next_call(client, &mut self.random);
         let operation = {
             let state = &mut self.clients[position];
@@ -1162,7 +1150,7 @@ impl Simulation {
     }
 
     fn send_request(&mut self, client: u64) {
-        let position = usize::try_from(client).unwrap_or(usize::MAX);
+        let position = client_position(client);
         let Some(current) = &self.clients[position].current else {
             return;
         };
@@ -1187,15 +1175,6 @@ impl Simulation {
 
     fn on_client_arrive(&mut self, id: NodeId, client: u64, operation: u64, call: Call) {
         if self.is_down(id) {
-            return;
-        }
-        if self.server(id).paused {
-            self.server(id).backlog.push_back(Event::ClientArrive {
-                node: id,
-                client,
-                operation,
-                call,
-            });
             return;
         }
         // Half the reads take the read-index path (answered by whichever node the client
@@ -1256,7 +1235,7 @@ impl Simulation {
     }
 
     fn on_client_reply(&mut self, client: u64, operation: u64, reply: Reply) {
-        let position = usize::try_from(client).unwrap_or(usize::MAX);
+        let position = client_position(client);
         let is_current = self.clients[position]
             .current
             .as_ref()
@@ -1285,7 +1264,7 @@ impl Simulation {
     /// Tries the current operation again after a backoff: the previous attempt certainly
     /// did not take effect, so this cannot apply it twice.
     fn retry(&mut self, client: u64, target: NodeId) {
-        let position = usize::try_from(client).unwrap_or(usize::MAX);
+        let position = client_position(client);
         let state = &mut self.clients[position];
         state.target = target;
         state.attempts = (state.attempts + 1).min(6);
@@ -1308,7 +1287,7 @@ impl Simulation {
     }
 
     fn on_client_timeout(&mut self, client: u64, operation: u64) {
-        let position = usize::try_from(client).unwrap_or(usize::MAX);
+        let position = client_position(client);
         let is_current = self.clients[position]
             .current
             .as_ref()
@@ -1319,7 +1298,7 @@ impl Simulation {
     }
 
     fn complete(&mut self, client: u64, outcome: Outcome) {
-        let position = usize::try_from(client).unwrap_or(usize::MAX);
+        let position = client_position(client);
         let Some(current) = self.clients[position].current.take() else {
             return;
         };
@@ -1360,4 +1339,14 @@ impl Simulation {
         self.queue
             .push(self.now + think, Event::ClientNext { client });
     }
+}
+
+/// Where node `id` sits in the list of servers (ids count from 1).
+fn server_position(id: NodeId) -> usize {
+    usize::try_from(id.0.saturating_sub(1)).unwrap_or(usize::MAX)
+}
+
+/// Where client `client` sits in the list of clients.
+fn client_position(client: u64) -> usize {
+    usize::try_from(client).unwrap_or(usize::MAX)
 }

@@ -5,8 +5,11 @@
 //! cluster that serves proposals again; and the joint quorum rule is exactly "a majority
 //! of each half".
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 
+use common::{current_leader, take_at, trace_tail};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRng, TestRunner};
@@ -26,8 +29,6 @@ const LEAVE_JOINT_ROUNDS_MAX: usize = 300;
 const RESTORE_ROUNDS_MAX: usize = 300;
 /// Tick-and-deliver rounds the healed cluster gets to apply the final proposal everywhere.
 const APPLY_ROUNDS_MAX: usize = 200;
-/// How many trace lines a failure report shows.
-const TRACE_TAIL: usize = 40;
 /// The most voters the quorum property draws from (ids 1 to this).
 const QUORUM_IDS: u64 = 9;
 
@@ -167,19 +168,6 @@ fn all_ids() -> Vec<u64> {
     (1..=SERVERS).collect()
 }
 
-/// Removes the in-flight message at `position` (modulo the count), keeping the others in order.
-fn take_at(cluster: &mut Cluster, position: usize) -> Option<Message> {
-    let mut messages = cluster.take_in_flight();
-    if messages.is_empty() {
-        return None;
-    }
-    let chosen = messages.remove(position % messages.len());
-    for message in messages {
-        cluster.inject(message);
-    }
-    Some(chosen)
-}
-
 /// The part every server plays in `membership` (its incoming half, if joint).
 fn parts_of(membership: &Membership) -> [Part; SERVERS as usize] {
     let mut parts = [Part::Absent; SERVERS as usize];
@@ -283,11 +271,6 @@ fn run_step(cluster: &mut Cluster, step: &Step, commands: &mut u64) {
             }
         }
     }
-}
-
-fn trace_tail(cluster: &Cluster) -> String {
-    let trace = cluster.trace();
-    trace[trace.len().saturating_sub(TRACE_TAIL)..].join("\n")
 }
 
 fn describe(cluster: &Cluster) -> String {
@@ -463,18 +446,6 @@ fn committed_configuration(node: &Node) -> Option<&Membership> {
         Some((index, membership)) => (index <= node.commit_index()).then_some(membership),
         None => Some(node.membership()),
     }
-}
-
-/// The leader of the highest term any node is in, if there is one.
-fn current_leader(cluster: &Cluster) -> Option<NodeId> {
-    let leader = cluster.leader()?;
-    let term = cluster.node(leader).term();
-    let highest = cluster
-        .ids()
-        .into_iter()
-        .map(|id| cluster.node(id).term())
-        .max()?;
-    (term == highest).then_some(leader)
 }
 
 /// The running leader whose term no running member of its configuration has passed (a

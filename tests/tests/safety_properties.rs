@@ -4,12 +4,15 @@
 //! properties, and a healed cluster, once every server is a voter again, always makes
 //! progress.
 
+mod common;
+
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
+use common::{current_leader, take_at, trace_tail};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use raft_core::{Index, LogId, Membership, Message, Node, NodeId, Payload, Proposal, Role};
+use raft_core::{Index, LogId, Membership, Node, NodeId, Payload, Proposal, Role};
 use raft_tests::{Cluster, Violation};
 
 /// The largest cluster the strategy builds; node choices are taken modulo the size.
@@ -22,8 +25,6 @@ const ELECTION_ROUNDS_MAX: usize = 200;
 const RESTORE_ROUNDS_MAX: usize = 300;
 /// Tick-and-deliver rounds the healed cluster gets to apply the final proposal everywhere.
 const APPLY_ROUNDS_MAX: usize = 200;
-/// How many trace lines a failure report shows.
-const TRACE_TAIL: usize = 40;
 
 /// One input to the cluster. Node choices are raw numbers, reduced modulo the cluster
 /// size (so shrinking keeps cases valid); message choices are reduced modulo the number
@@ -208,19 +209,6 @@ fn build_cluster(scenario: &Scenario) -> Cluster {
     cluster
 }
 
-/// Removes the in-flight message at `position` (modulo the count), keeping the others in order.
-fn take_at(cluster: &mut Cluster, position: usize) -> Option<Message> {
-    let mut messages = cluster.take_in_flight();
-    if messages.is_empty() {
-        return None;
-    }
-    let chosen = messages.remove(position % messages.len());
-    for message in messages {
-        cluster.inject(message);
-    }
-    Some(chosen)
-}
-
 fn up_count(cluster: &Cluster) -> usize {
     cluster
         .ids()
@@ -387,11 +375,6 @@ fn run_step(cluster: &mut Cluster, size: u64, step: &Step, commands: &mut u64) {
     }
 }
 
-fn trace_tail(cluster: &Cluster) -> String {
-    let trace = cluster.trace();
-    trace[trace.len().saturating_sub(TRACE_TAIL)..].join("\n")
-}
-
 fn safety_failure(cluster: &Cluster, when: &str, violation: &Violation) -> TestCaseError {
     TestCaseError::fail(format!(
         "{violation} ({when})\nlast actions:\n{}",
@@ -417,18 +400,6 @@ fn round(cluster: &mut Cluster, when: &str) -> Result<(), TestCaseError> {
     check(cluster, when)?;
     cluster.deliver_all();
     check(cluster, when)
-}
-
-/// The leader of the highest term any node is in, if there is one.
-fn current_leader(cluster: &Cluster) -> Option<NodeId> {
-    let leader = cluster.leader()?;
-    let term = cluster.node(leader).term();
-    let highest = cluster
-        .ids()
-        .into_iter()
-        .map(|id| cluster.node(id).term())
-        .max()?;
-    (term == highest).then_some(leader)
 }
 
 fn describe(cluster: &Cluster) -> String {

@@ -167,3 +167,39 @@ pub(crate) fn heartbeat_round(cluster: &mut Cluster, leader: NodeId) {
     }
     panic!("{leader} sent no heartbeat");
 }
+
+/// How many trace lines a failing property prints.
+pub(crate) const TRACE_TAIL: usize = 40;
+
+/// The last [`TRACE_TAIL`] lines of the cluster's trace, for failure messages.
+pub(crate) fn trace_tail(cluster: &Cluster) -> String {
+    let trace = cluster.trace();
+    trace[trace.len().saturating_sub(TRACE_TAIL)..].join("\n")
+}
+
+/// Takes the in-flight message at `position` (modulo the count) out of flight, keeping
+/// the others in order.
+pub(crate) fn take_at(cluster: &mut Cluster, position: usize) -> Option<Message> {
+    let mut messages = cluster.take_in_flight();
+    if messages.is_empty() {
+        return None;
+    }
+    let chosen = messages.remove(position % messages.len());
+    for message in messages {
+        cluster.inject(message);
+    }
+    Some(chosen)
+}
+
+/// The running leader, if no running node has seen a higher term (an old leader that has
+/// not yet heard of a newer term does not count).
+pub(crate) fn current_leader(cluster: &Cluster) -> Option<NodeId> {
+    let leader = cluster.leader()?;
+    let term = cluster.node(leader).term();
+    let highest = cluster
+        .ids()
+        .into_iter()
+        .map(|id| cluster.node(id).term())
+        .max()?;
+    (term == highest).then_some(leader)
+}
