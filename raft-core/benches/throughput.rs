@@ -146,6 +146,11 @@ impl Cluster {
                     }
                     black_box(entries);
                 }
+                // The benchmark keeps the whole log in memory, as the raft-rs comparison
+                // does: no snapshot is built, so none is sent or restored.
+                Action::SendSnapshot(_) | Action::Restore(_) => {
+                    unreachable!("no snapshot is built")
+                }
                 Action::Event(event) => {
                     if matches!(event, Event::ReadReady { .. }) {
                         self.reads_ready += 1;

@@ -79,6 +79,11 @@ impl World {
                         .expect("the node issued this write");
                 }
                 Action::Send(message) => self.network.push_back(message),
+                // This example never builds a snapshot, so the log is never compacted and
+                // no follower needs one.
+                Action::SendSnapshot(_) | Action::Restore(_) => {
+                    unreachable!("no snapshot is ever built here")
+                }
                 Action::Apply(entries) => {
                     for entry in &entries {
                         if let Payload::Command(command) = &entry.payload {
@@ -160,6 +165,7 @@ impl World {
         let recovered = Recovered {
             hard_state: machine.disk_hard_state,
             membership: self.membership.clone(),
+            snapshot: None,
             entries: machine.disk_entries.clone(),
             applied: machine.applied_index,
         };

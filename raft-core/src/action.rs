@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::message::Message;
+use crate::snapshot::SnapshotMetadata;
 use crate::status::Role;
 use crate::types::{Entry, HardState, Index, NodeId, Term};
 
@@ -23,6 +24,18 @@ pub enum Action {
     /// Apply these committed entries to the state machine, in order, then report the last
     /// one with [`Node::applied`](crate::Node::applied).
     Apply(Vec<Entry>),
+    /// Send a snapshot: the message (an
+    /// [`InstallSnapshot`](crate::MessageBody::InstallSnapshot)) names the snapshot the
+    /// driver stored at that index; the driver moves its data to the receiver however it
+    /// likes (chunked, on its own connection), and the receiving driver hands the message
+    /// to [`Node::step`](crate::Node::step) once the whole snapshot has arrived. Report
+    /// the outcome on this side with [`Node::snapshot_sent`](crate::Node::snapshot_sent):
+    /// until then the leader sends this follower no entries.
+    SendSnapshot(Message),
+    /// Replace the state machine's state with the snapshot named here (stored durably by
+    /// an earlier write), then report its last index with
+    /// [`Node::applied`](crate::Node::applied). Entries after it follow in `Apply` actions.
+    Restore(SnapshotMetadata),
     /// Something observers may react to; nothing needs to be done.
     Event(Event),
 }
@@ -31,13 +44,22 @@ pub enum Action {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct WriteId(pub u64);
 
-/// A storage write: a new hard state, log entries, or both, to be made durable together.
+/// A storage write: a new hard state, a snapshot, log entries, or any of them, to be made
+/// durable together (atomically: after a crash, all of it or none).
+///
+/// Carry it out in field order: the hard state, then the snapshot, then the log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Write {
     /// This write's identity.
     pub id: WriteId,
     /// The hard state to store, if it changed.
     pub hard_state: Option<HardState>,
+    /// A snapshot to store with this metadata, replacing the stored one: its data is the
+    /// snapshot the driver built and reported with
+    /// [`Node::snapshot_built`](crate::Node::snapshot_built), or the one a leader sent
+    /// with the [`InstallSnapshot`](crate::MessageBody::InstallSnapshot) message just
+    /// stepped. Stored entries at or below its last index may be discarded with it.
+    pub snapshot: Option<SnapshotMetadata>,
     /// Log entries to store, if the log changed.
     pub log: Option<LogWrite>,
 }
@@ -127,6 +149,15 @@ pub enum Event {
         /// The target that did not take over.
         target: NodeId,
     },
+    /// The log applied since the last snapshot passed
+    /// [`snapshot_log_bytes`](crate::Config::snapshot_log_bytes): build a snapshot of the
+    /// state machine at its applied index and report it with
+    /// [`Node::snapshot_built`](crate::Node::snapshot_built), so that the log can be
+    /// compacted. Asked once per snapshot; ignoring it only costs memory.
+    SnapshotWanted {
+        /// The applied index when the threshold was passed.
+        applied: Index,
+    },
 }
 
 impl fmt::Display for Write {
@@ -134,6 +165,9 @@ impl fmt::Display for Write {
         write!(formatter, "w{}", self.id.0)?;
         if let Some(hard_state) = &self.hard_state {
             write!(formatter, " hard[{hard_state}]")?;
+        }
+        if let Some(snapshot) = &self.snapshot {
+            write!(formatter, " {snapshot}")?;
         }
         if let Some(log) = &self.log {
             write!(formatter, " log@{}[", log.first_index.0)?;
@@ -167,6 +201,9 @@ impl fmt::Display for Event {
                 write!(formatter, "membership-changed index={}", index.0)
             }
             Event::TransferAborted { target } => write!(formatter, "transfer-aborted {target}"),
+            Event::SnapshotWanted { applied } => {
+                write!(formatter, "snapshot-wanted applied={}", applied.0)
+            }
         }
     }
 }
@@ -176,6 +213,8 @@ impl fmt::Display for Action {
         match self {
             Action::Persist(write) => write!(formatter, "persist {write}"),
             Action::Send(message) => write!(formatter, "send {message}"),
+            Action::SendSnapshot(message) => write!(formatter, "send-snapshot {message}"),
+            Action::Restore(snapshot) => write!(formatter, "restore {snapshot}"),
             Action::Apply(entries) => {
                 formatter.write_str("apply [")?;
                 for (position, entry) in entries.iter().enumerate() {

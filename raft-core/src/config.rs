@@ -23,6 +23,8 @@ pub struct Config {
     check_quorum: bool,
     read_lease: bool,
     pending_reads_max: usize,
+    snapshot_log_bytes: usize,
+    compaction_trailing_entries: u64,
     random_seed: u64,
 }
 
@@ -31,7 +33,8 @@ impl Config {
     /// `[10, 20)` ticks, a heartbeat every 2 ticks, 256 appends in flight per follower,
     /// 1 MiB per append message, 64 MiB of uncommitted entries, no proposal forwarding,
     /// pre-vote and check-quorum on, reads confirmed by a heartbeat round (no lease) with
-    /// at most 4096 pending, and a random seed equal to the node id.
+    /// at most 4096 pending, a snapshot asked for every 8 MiB of applied log with 1024
+    /// entries kept behind it, and a random seed equal to the node id.
     pub fn builder(id: NodeId) -> ConfigBuilder {
         ConfigBuilder {
             config: Config {
@@ -47,6 +50,8 @@ impl Config {
                 check_quorum: true,
                 read_lease: false,
                 pending_reads_max: 4096,
+                snapshot_log_bytes: 8 * 1024 * 1024,
+                compaction_trailing_entries: 1024,
                 random_seed: id.0,
             },
         }
@@ -130,6 +135,19 @@ impl Config {
         self.pending_reads_max
     }
 
+    /// How much applied log (in bytes counted as for `append_bytes_max`) since the last
+    /// snapshot makes the node ask for a new one with
+    /// [`Event::SnapshotWanted`](crate::Event::SnapshotWanted).
+    pub fn snapshot_log_bytes(&self) -> usize {
+        self.snapshot_log_bytes
+    }
+
+    /// How many entries below a new snapshot the node keeps in memory, so that a follower
+    /// slightly behind catches up from the log rather than from a whole snapshot.
+    pub fn compaction_trailing_entries(&self) -> u64 {
+        self.compaction_trailing_entries
+    }
+
     /// The seed of the node's random generator (election timeouts).
     pub fn random_seed(&self) -> u64 {
         self.random_seed
@@ -206,6 +224,18 @@ impl ConfigBuilder {
         self
     }
 
+    /// Asks for a snapshot once `bytes` of applied log accumulate since the last one.
+    pub fn snapshot_log_bytes(mut self, bytes: usize) -> ConfigBuilder {
+        self.config.snapshot_log_bytes = bytes;
+        self
+    }
+
+    /// Keeps `count` entries below each new snapshot in memory (0 drops the whole prefix).
+    pub fn compaction_trailing_entries(mut self, count: u64) -> ConfigBuilder {
+        self.config.compaction_trailing_entries = count;
+        self
+    }
+
     /// Seeds the node's random generator. Give every node and every restart its own seed
     /// so that election timeouts differ.
     pub fn random_seed(mut self, seed: u64) -> ConfigBuilder {
@@ -241,6 +271,7 @@ impl ConfigBuilder {
             ("append_bytes_max", config.append_bytes_max),
             ("uncommitted_bytes_max", config.uncommitted_bytes_max),
             ("pending_reads_max", config.pending_reads_max),
+            ("snapshot_log_bytes", config.snapshot_log_bytes),
         ] {
             if value == 0 {
                 return Err(ConfigError::ZeroLimit { setting });

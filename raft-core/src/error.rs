@@ -67,6 +67,17 @@ pub enum RecoveryError {
         /// Its term.
         term: Term,
     },
+    /// A recovered entry at the snapshot's index has another term than the snapshot's last
+    /// entry: the log and the snapshot do not belong together.
+    #[error("recovered entry at {index} has term {entry_term}, the snapshot says {snapshot_term}")]
+    SnapshotConflict {
+        /// The snapshot's last index.
+        index: Index,
+        /// The snapshot's last term.
+        snapshot_term: Term,
+        /// The recovered entry's term.
+        entry_term: Term,
+    },
     /// The applied index lies beyond the recovered log.
     #[error("applied index {applied} is beyond the last recovered entry {last}")]
     AppliedBeyondLog {
@@ -204,5 +215,29 @@ pub enum AcknowledgementError {
         applied: Index,
         /// The last index given in an `Apply` action.
         last_handed_out: Index,
+    },
+}
+
+/// Why [`Node::snapshot_built`](crate::Node::snapshot_built) refused a snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The snapshot claims entries the node has not seen applied: report them with
+    /// [`Node::applied`](crate::Node::applied) first. The caller's mistake.
+    #[error("snapshot at {index} covers entries beyond the applied index {applied}")]
+    NotApplied {
+        /// The snapshot's last index.
+        index: Index,
+        /// The applied index the node knows of.
+        applied: Index,
+    },
+    /// A snapshot at least as new is already stored or being stored (one built earlier,
+    /// or one the leader sent meanwhile): discard this one.
+    #[error("snapshot at {index} is not newer than the snapshot at {newest}")]
+    Stale {
+        /// The snapshot's last index.
+        index: Index,
+        /// The newest snapshot's last index.
+        newest: Index,
     },
 }

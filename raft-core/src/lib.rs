@@ -20,7 +20,13 @@
 //!      acknowledge a whole batch.
 //!    - [`Action::Send`]: hand the message to the transport (it may be lost).
 //!    - [`Action::Apply`]: apply the committed entries, then call [`Node::applied`].
-//!    - [`Action::Event`]: role, leader, term and commit changes, for observers.
+//!    - [`Action::SendSnapshot`]: send the named snapshot's data to a follower, then report
+//!      the outcome with [`Node::snapshot_sent`].
+//!    - [`Action::Restore`]: load the named snapshot into the state machine, then call
+//!      [`Node::applied`] with its last index.
+//!    - [`Action::Event`]: role, leader, term and commit changes, for observers; and
+//!      [`Event::SnapshotWanted`], asking for a snapshot to be built and reported with
+//!      [`Node::snapshot_built`] so that the log can be compacted.
 //! 3. Repeat.
 //!
 //! Durability is carried by the types, not by prose: every answer that vouches for
@@ -51,6 +57,8 @@
 //!                 node.applied(last).expect("handed out");
 //!             }
 //!             Action::Event(_) => {}
+//!             // Without `snapshot_built` the log is never compacted: no snapshot moves.
+//!             Action::SendSnapshot(_) | Action::Restore(_) => unreachable!(),
 //!         }
 //!     }
 //! };
@@ -84,6 +92,7 @@ mod read;
 mod recovered;
 mod role;
 mod shared;
+pub mod snapshot;
 pub mod status;
 mod timers;
 pub mod types;
@@ -92,12 +101,13 @@ pub use action::{Action, Event, LogWrite, ReadId, Write, WriteId};
 pub use config::{Config, ConfigBuilder};
 pub use error::{
     AcknowledgementError, CampaignError, ConfigError, DropReason, MembershipError, ProposeError,
-    ReadError, RecoveryError, TransferError,
+    ReadError, RecoveryError, SnapshotError, TransferError,
 };
 pub use message::{AppendResponse, Message, MessageBody};
 pub use node::{Node, Proposal};
 pub use progress::ReplicationState;
 pub use quorum::{Membership, VoteResult};
 pub use recovered::Recovered;
+pub use snapshot::{SnapshotMetadata, SnapshotTransfer};
 pub use status::{FollowerStatus, Role, Status};
 pub use types::{ENTRY_OVERHEAD_BYTES, Entry, HardState, Index, LogId, NodeId, Payload, Term};

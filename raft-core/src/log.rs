@@ -53,13 +53,19 @@ pub(crate) struct RaftLog {
 }
 
 impl RaftLog {
-    /// A log holding the recovered entries, all of them durable.
-    pub(crate) fn recovered(entries: Vec<Entry>) -> RaftLog {
-        let stored_last = entries.last().map_or(Index(0), Entry::index);
+    /// A log holding the recovered entries, which follow `base` (the recovered snapshot's
+    /// last entry, or `0.0`), all of them durable.
+    pub(crate) fn recovered(base: LogId, entries: Vec<Entry>) -> RaftLog {
+        debug_assert!(
+            entries
+                .first()
+                .is_none_or(|first| first.index() == base.index.next())
+        );
+        let stored_last = entries.last().map_or(base.index, Entry::index);
         let configurations = entries.iter().filter_map(configuration_of).collect();
         RaftLog {
             entries: entries.into(),
-            base: LogId::default(),
+            base,
             stored_last,
             pending: VecDeque::new(),
             unflushed_from: None,
@@ -94,6 +100,44 @@ impl RaftLog {
     /// The index of the first entry held in memory.
     pub(crate) fn first_index(&self) -> Index {
         self.base.index.next()
+    }
+
+    /// The entry just before the first one held in memory: the last compacted entry.
+    pub(crate) fn base(&self) -> LogId {
+        self.base
+    }
+
+    /// Replaces the whole log with a snapshot ending at `last_included` (a follower that
+    /// lacks the snapshot's last entry). Nothing at or after `last_included` counts as
+    /// durable until the write carrying the snapshot is acknowledged.
+    pub(crate) fn install_snapshot(&mut self, last_included: LogId) {
+        self.entries.clear();
+        self.configurations.clear();
+        self.base = last_included;
+        self.mark_unflushed(last_included.index);
+    }
+
+    /// Drops the entries at or below `through` from memory; they are covered by a durable
+    /// snapshot. `through` must be held (or be the base already).
+    pub(crate) fn compact_through(&mut self, through: Index) {
+        if through <= self.base.index {
+            return;
+        }
+        let Some(term) = self.term_at(through) else {
+            debug_assert!(false, "compacting beyond the log");
+            return;
+        };
+        let count = through.0 - self.base.index.0;
+        self.entries.drain(
+            ..usize::try_from(count)
+                .unwrap_or(usize::MAX)
+                .min(self.entries.len()),
+        );
+        self.base = LogId {
+            term,
+            index: through,
+        };
+        self.configurations.retain(|(index, _)| *index > through);
     }
 
     /// The term of the entry at `index`, if the log holds it (the base counts).
@@ -235,7 +279,18 @@ impl RaftLog {
 
     /// Leader side: the last index at or below `hint.index` whose term is at most
     /// `hint.term`; the follower's log cannot match the leader's beyond it.
+    ///
+    /// Below the base the leader no longer knows terms: a hint there, or one that
+    /// contradicts the base, yields an index below the base, from which the follower
+    /// needs a snapshot. Only a hint naming the base itself confirms a match at it.
     pub(crate) fn match_candidate(&self, hint: LogId) -> Index {
+        if hint.index <= self.base.index {
+            return if hint == self.base {
+                hint.index
+            } else {
+                hint.index.min(self.base.index.previous())
+            };
+        }
         let mut index = hint.index.min(self.last_index());
         while index > self.base.index {
             match self.term_at(index) {
@@ -311,11 +366,14 @@ impl RaftLog {
 
     /// Turns the unflushed changes into a log write with id `id`.
     pub(crate) fn take_unflushed(&mut self, id: WriteId) -> Option<LogWrite> {
-        let first_index = self.unflushed_from.take()?;
+        let changed_from = self.unflushed_from.take()?;
+        // After a snapshot install the change starts at the snapshot's index, which the
+        // snapshot itself stores; the log write starts after it.
+        let first_index = changed_from.max(self.first_index());
         let entries = self.entries_between(first_index, self.last_index());
         self.pending.push_back(PendingLogWrite {
             id,
-            first_index,
+            first_index: changed_from,
             last_index: self.last_index(),
         });
         Some(LogWrite {
@@ -363,6 +421,7 @@ mod tests {
 
     fn log_of(terms: &[u64]) -> RaftLog {
         RaftLog::recovered(
+            LogId::default(),
             terms
                 .iter()
                 .enumerate()

@@ -119,7 +119,7 @@ fn run_history(steps: &[HistoryStep]) -> Result<usize, TestCaseError> {
     }];
     let mut committed: u64 = 0;
     let mut in_flight: Vec<InFlight> = Vec::new();
-    let mut follower = RaftLog::recovered(Vec::new());
+    let mut follower = RaftLog::recovered(LogId::default(), Vec::new());
     let mut follower_term: u64 = 0;
     let mut follower_commit: u64 = 0;
     let mut deliveries = 0;
@@ -261,7 +261,7 @@ proptest! {
     ) {
         let initial = entries_of(&initial);
         let commit = commit_raw as u64 % (initial.len() as u64 + 1);
-        let mut log = RaftLog::recovered(initial.clone());
+        let mut log = RaftLog::recovered(LogId::default(), initial.clone());
         for (previous_raw, previous_term, terms, sorted_terms) in appends {
             let last = log.last_id().index.0;
             let previous = previous_raw as u64 % (last + 2);
@@ -388,7 +388,7 @@ proptest! {
         sends in prop::collection::vec((any::<usize>(), 0..6usize), 0..12),
     ) {
         let leader = entries_of(&logs.leader_terms());
-        let mut follower = RaftLog::recovered(entries_of(&logs.follower_terms()));
+        let mut follower = RaftLog::recovered(LogId::default(), entries_of(&logs.follower_terms()));
         let follower_suffix_start = logs.shared.len();
         for (after, count) in sends.into_iter().chain([(0, usize::MAX)]) {
             let previous = after as u64 % (leader.len() as u64 + 1);
@@ -431,8 +431,8 @@ proptest! {
     // common prefix, always make progress, and find it in few rounds.
     #[test]
     fn hints_find_the_longest_common_prefix_quickly(logs in diverged_logs()) {
-        let follower = RaftLog::recovered(entries_of(&logs.follower_terms()));
-        let leader = RaftLog::recovered(entries_of(&logs.leader_terms()));
+        let follower = RaftLog::recovered(LogId::default(), entries_of(&logs.follower_terms()));
+        let leader = RaftLog::recovered(LogId::default(), entries_of(&logs.leader_terms()));
         let lcp = logs.shared.len() as u64;
         let (found, rounds) = probe(&follower, &leader, lcp)?;
         prop_assert_eq!(found, lcp);
@@ -457,8 +457,8 @@ proptest! {
         lag_raw in any::<usize>(),
     ) {
         let kept = terms.len() - lag_raw % (terms.len() + 1);
-        let follower = RaftLog::recovered(entries_of(&terms[..kept]));
-        let leader = RaftLog::recovered(entries_of(&terms));
+        let follower = RaftLog::recovered(LogId::default(), entries_of(&terms[..kept]));
+        let leader = RaftLog::recovered(LogId::default(), entries_of(&terms));
         let (found, rounds) = probe(&follower, &leader, kept as u64)?;
         prop_assert_eq!(found, kept as u64);
         prop_assert!(rounds <= 2, "{} rounds", rounds);
@@ -547,7 +547,7 @@ proptest! {
         steps in prop::collection::vec(durability_step(), 0..80),
     ) {
         let initial = entries_of(&initial);
-        let mut log = RaftLog::recovered(initial.clone());
+        let mut log = RaftLog::recovered(LogId::default(), initial.clone());
         let mut storage = ModelStorage { entries: initial, ..ModelStorage::default() };
         let mut top_term = log.last_id().term.0.max(1);
         let mut last_write = 0u64;
@@ -604,8 +604,8 @@ proptest! {
 // trips: one rejection skips the whole foreign term on both sides.
 #[test]
 fn hint_skips_whole_foreign_terms() {
-    let follower = RaftLog::recovered(entries_of(&[1, 1, 1, 4, 4, 4, 4]));
-    let leader = RaftLog::recovered(entries_of(&[1, 1, 1, 5, 5, 7, 7, 7]));
+    let follower = RaftLog::recovered(LogId::default(), entries_of(&[1, 1, 1, 4, 4, 4, 4]));
+    let leader = RaftLog::recovered(LogId::default(), entries_of(&[1, 1, 1, 5, 5, 7, 7, 7]));
     let lcp = 3;
     let (found, rounds) = probe(&follower, &leader, lcp).expect("probing succeeds");
     assert_eq!(found, lcp);

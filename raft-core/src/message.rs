@@ -5,6 +5,7 @@ use std::fmt;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::snapshot::SnapshotMetadata;
 use crate::types::{Entry, Index, LogId, NodeId, Term};
 
 /// One message from one node to another. Every message carries its sender's term, which
@@ -61,8 +62,16 @@ pub enum MessageBody {
         /// The leader's commit index.
         commit: Index,
     },
-    /// The answer to `AppendEntries`.
+    /// The answer to `AppendEntries`, and to `InstallSnapshot`.
     AppendEntriesResponse(AppendResponse),
+    /// The leader replaces a follower's lagging log with a snapshot. The data travels
+    /// beside the message (see [`Action::SendSnapshot`](crate::Action::SendSnapshot));
+    /// the follower answers with an acceptance at the snapshot's last index once it is
+    /// durable.
+    InstallSnapshot {
+        /// The snapshot sent.
+        snapshot: SnapshotMetadata,
+    },
     /// The leader asserts its leadership and shares its commit index, capped at what the
     /// receiver is known to hold.
     Heartbeat {
@@ -130,6 +139,7 @@ impl Message {
             MessageBody::TimeoutNow => "TimeoutNow",
             MessageBody::AppendEntries { .. } => "AppendEntries",
             MessageBody::AppendEntriesResponse(..) => "AppendEntriesResponse",
+            MessageBody::InstallSnapshot { .. } => "InstallSnapshot",
             MessageBody::Heartbeat { .. } => "Heartbeat",
             MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
             MessageBody::ReadIndex { .. } => "ReadIndex",
@@ -186,6 +196,7 @@ impl fmt::Display for Message {
                 }
                 AppendResponse::StaleTerm => formatter.write_str(" stale-term"),
             },
+            MessageBody::InstallSnapshot { snapshot } => write!(formatter, " {snapshot}"),
             MessageBody::Heartbeat { commit, round } => {
                 write!(formatter, " commit={} round={round}", commit.0)
             }

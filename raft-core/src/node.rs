@@ -9,7 +9,7 @@ use crate::action::{Action, Event, ReadId, WriteId};
 use crate::config::Config;
 use crate::error::{
     AcknowledgementError, CampaignError, MembershipError, ProposeError, ReadError, RecoveryError,
-    TransferError,
+    SnapshotError, TransferError,
 };
 use crate::log::RaftLog;
 use crate::message::{AppendResponse, Message, MessageBody};
@@ -19,6 +19,7 @@ use crate::recovered::Recovered;
 use crate::role::RoleState;
 use crate::role::leader::LeaderTick;
 use crate::shared::Shared;
+use crate::snapshot::{SnapshotMetadata, SnapshotTransfer};
 use crate::status::{Role, Status};
 use crate::types::{Entry, Index, LogId, NodeId, Term};
 
@@ -78,11 +79,22 @@ impl Node {
     pub fn new(config: Config, recovered: Recovered) -> Result<Node, RecoveryError> {
         recovered.validate()?;
         let random = ChaCha8Rng::seed_from_u64(config.random_seed());
+        let base = recovered
+            .snapshot
+            .as_ref()
+            .map_or(LogId::default(), |snapshot| snapshot.last_included);
+        // Entries the snapshot covers may still be in storage; the log starts after it.
+        let entries = recovered
+            .entries
+            .into_iter()
+            .filter(|entry| entry.index() > base.index)
+            .collect();
         let shared = Shared::new(
             config,
             recovered.membership,
+            recovered.snapshot,
             recovered.hard_state,
-            RaftLog::recovered(recovered.entries),
+            RaftLog::recovered(base, entries),
             recovered.applied,
             random,
         );
@@ -136,6 +148,17 @@ impl Node {
         self.shared.log.entry(index)
     }
 
+    /// The last entry dropped from the in-memory log (covered by a snapshot), or `0.0`.
+    /// [`entry`](Node::entry) returns nothing at or below it.
+    pub fn compacted_through(&self) -> LogId {
+        self.shared.log.base()
+    }
+
+    /// The newest durable snapshot: the one a leader sends to followers that need it.
+    pub fn snapshot(&self) -> Option<&SnapshotMetadata> {
+        self.shared.snapshot.as_ref()
+    }
+
     /// Every entry of the in-memory log, in index order (for checkers and tools).
     pub fn log_entries(&self) -> impl Iterator<Item = &Entry> + '_ {
         self.shared.log.iter()
@@ -164,6 +187,10 @@ impl Node {
             applied: shared.applied,
             last_index: shared.log.last_index(),
             durable_index: shared.log.durable_index(),
+            snapshot_index: shared
+                .snapshot
+                .as_ref()
+                .map_or(Index(0), |snapshot| snapshot.last_included.index),
             membership: shared.membership.clone(),
             followers: match &self.role {
                 RoleState::Leader(leader) => leader.follower_statuses(shared),
@@ -262,8 +289,52 @@ impl Node {
                 last_handed_out: self.shared.apply_handed_out,
             });
         }
-        self.shared.applied = self.shared.applied.max(index);
+        let previous = self.shared.applied;
+        if index > previous {
+            self.shared.applied = index;
+            self.shared.count_applied(previous, index);
+        }
         Ok(())
+    }
+
+    /// The driver built a snapshot of the state machine as of `index`, which must have
+    /// been reported [`applied`](Node::applied). Returns the metadata to store beside the
+    /// data; a [`Write`](crate::Write) naming it follows, and once that write is durable the
+    /// log prefix it covers is dropped from memory (but for
+    /// [`compaction_trailing_entries`](crate::Config::compaction_trailing_entries)).
+    ///
+    /// A snapshot no newer than one already stored or on its way is refused with
+    /// [`SnapshotError::Stale`]: it can happen when a leader's snapshot arrived while this
+    /// one was being built, and the driver should discard it.
+    pub fn snapshot_built(&mut self, index: Index) -> Result<SnapshotMetadata, SnapshotError> {
+        let _span = self.span("snapshot_built");
+        let applied = self.shared.applied;
+        if index > applied {
+            return Err(SnapshotError::NotApplied { index, applied });
+        }
+        let newest = self.shared.newest_snapshot_index();
+        if index <= newest {
+            return Err(SnapshotError::Stale { index, newest });
+        }
+        let Some(snapshot) = self.shared.snapshot_metadata(index) else {
+            // Applied entries above every snapshot are held in memory; this is a bug.
+            debug_assert!(false, "applied entry {index} missing from the log");
+            return Err(SnapshotError::Stale { index, newest });
+        };
+        tracing::debug!(node = self.id().0, %snapshot, "snapshot built");
+        self.shared.snapshot_built(snapshot.clone());
+        Ok(snapshot)
+    }
+
+    /// The transport's report on a snapshot it was asked to send to `follower` with
+    /// [`Action::SendSnapshot`]. Until it arrives the leader sends that follower no
+    /// entries. Reports that no longer apply (this node stopped leading, or the follower
+    /// already acknowledged the snapshot) are ignored.
+    pub fn snapshot_sent(&mut self, follower: NodeId, outcome: SnapshotTransfer) {
+        let _span = self.span("snapshot_sent");
+        if let RoleState::Leader(leader) = &mut self.role {
+            leader.snapshot_sent(&mut self.shared, follower, outcome);
+        }
     }
 
     /// A message from a peer. Malformed, stale or misaddressed messages are dropped with a
@@ -298,9 +369,9 @@ impl Node {
         }
         if message.term > term {
             let leader = match message.body {
-                MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. } => {
-                    Some(message.from)
-                }
+                MessageBody::AppendEntries { .. }
+                | MessageBody::Heartbeat { .. }
+                | MessageBody::InstallSnapshot { .. } => Some(message.from),
                 _ => None,
             };
             self.become_follower(message.term, leader);
@@ -340,6 +411,12 @@ impl Node {
                 if self.accept_leader(from) {
                     self.shared
                         .handle_append(from, message.term, previous, entries, commit);
+                }
+            }
+            MessageBody::InstallSnapshot { snapshot } => {
+                if self.accept_leader(from) {
+                    self.shared
+                        .handle_install_snapshot(from, message.term, snapshot);
                 }
             }
             MessageBody::Heartbeat { commit, round } => {
@@ -551,7 +628,9 @@ impl Node {
     /// Answers a message from an earlier term so that its sender learns the current term.
     fn answer_stale(&mut self, message: Message) {
         match message.body {
-            MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. } => {
+            MessageBody::AppendEntries { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. } => {
                 self.shared.send_when_durable(
                     message.from,
                     MessageBody::AppendEntriesResponse(AppendResponse::StaleTerm),

@@ -39,6 +39,9 @@ fn drain_synced(node: &mut Node) -> Vec<String> {
                 node.applied(last).expect("handed out");
             }
             Action::Send(_) | Action::Event(_) => {}
+            Action::SendSnapshot(_) | Action::Restore(_) => {
+                unreachable!("no snapshot is built, so none is sent or restored")
+            }
         }
     }
     lines
@@ -90,6 +93,9 @@ fn drain_synced_collect(node: &mut Node, network: &mut Vec<Message>) -> Vec<Stri
                 node.applied(last).expect("handed out");
             }
             Action::Event(_) => {}
+            Action::SendSnapshot(_) | Action::Restore(_) => {
+                unreachable!("no snapshot is built, so none is sent or restored")
+            }
         }
     }
     lines
@@ -260,6 +266,7 @@ fn inconsistent_recovery_is_refused() {
         payload: Payload::Blank,
     };
     let base = Recovered {
+        snapshot: None,
         hard_state: HardState {
             term: Term(3),
             vote: None,
@@ -343,6 +350,7 @@ fn restart_resumes_without_reapplying() {
         },
     ];
     let recovered = Recovered {
+        snapshot: None,
         hard_state: HardState {
             term: Term(1),
             vote: Some(NodeId(1)),
@@ -504,7 +512,7 @@ proptest! {
                         node.applied(last).expect("handed out");
                     }
                     Action::Event(Event::TermChanged { term }) => prop_assert!(term > last_term),
-                    Action::Event(_) => {}
+                    Action::Event(_) | Action::SendSnapshot(_) | Action::Restore(_) => {}
                 }
             }
             prop_assert!(node.term() >= last_term);

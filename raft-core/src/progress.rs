@@ -5,7 +5,9 @@
 //! - `matched` only grows within a term: stale or reordered responses cannot lower it.
 //! - in `Probe`, at most one append is unanswered (`paused` while it is);
 //! - in `Replicate`, `in_flight` holds the last index of each unanswered append that
-//!   carried entries, ascending, never more than the configured window.
+//!   carried entries, ascending, never more than the configured window;
+//! - in `Snapshot`, no append is sent until the transport reports the snapshot's fate or
+//!   the follower acknowledges an index at or past it.
 
 use std::collections::VecDeque;
 
@@ -20,6 +22,9 @@ pub enum ReplicationState {
     Probe,
     /// The follower keeps up: stream appends optimistically, up to the in-flight window.
     Replicate,
+    /// The follower needs entries the leader compacted: a snapshot is on its way, and
+    /// nothing else is sent until it is delivered or fails.
+    Snapshot,
 }
 
 /// A leader's view of one follower.
@@ -40,6 +45,8 @@ pub(crate) struct Progress {
     pub(crate) recently_active: bool,
     /// The latest heartbeat round the follower answered.
     pub(crate) round_acknowledged: u64,
+    /// In `Snapshot`: the last index of the snapshot being sent.
+    pub(crate) pending_snapshot: Index,
 }
 
 impl Progress {
@@ -54,6 +61,7 @@ impl Progress {
             commit_sent: Index(0),
             recently_active: false,
             round_acknowledged: 0,
+            pending_snapshot: Index(0),
         }
     }
 
@@ -67,6 +75,7 @@ impl Progress {
         match self.state {
             ReplicationState::Probe => usize::from(self.paused),
             ReplicationState::Replicate => self.in_flight.len(),
+            ReplicationState::Snapshot => 0,
         }
     }
 
@@ -75,6 +84,7 @@ impl Progress {
         match self.state {
             ReplicationState::Probe => !self.paused,
             ReplicationState::Replicate => self.in_flight.len() < window,
+            ReplicationState::Snapshot => false,
         }
     }
 
@@ -89,7 +99,39 @@ impl Progress {
                     self.in_flight.push_back(last);
                 }
             }
+            ReplicationState::Snapshot => {
+                debug_assert!(false, "no appends while a snapshot is sent")
+            }
         }
+    }
+
+    /// A snapshot ending at `index` is being sent: appends wait for its outcome.
+    pub(crate) fn snapshot_started(&mut self, index: Index) {
+        self.state = ReplicationState::Snapshot;
+        self.pending_snapshot = index;
+        self.paused = false;
+        self.in_flight.clear();
+    }
+
+    /// The transport reports the snapshot's fate. Delivered: the follower will hold
+    /// everything through the snapshot once it has stored it, so probe right after it
+    /// (waiting for the follower's answer first). Failed: probe again from the match
+    /// point, which sends a new snapshot if the follower still needs one. Returns whether
+    /// the report was current.
+    pub(crate) fn snapshot_reported(&mut self, delivered: bool) -> bool {
+        if self.state != ReplicationState::Snapshot {
+            return false;
+        }
+        self.state = ReplicationState::Probe;
+        self.next = if delivered {
+            self.pending_snapshot.next()
+        } else {
+            self.matched.next()
+        };
+        self.pending_snapshot = Index(0);
+        // Wait for the follower's acknowledgement, or the next heartbeat answer.
+        self.paused = true;
+        true
     }
 
     /// The follower holds the leader's log through `matched`. Returns whether that is news.
@@ -99,8 +141,13 @@ impl Progress {
             self.matched = matched;
         }
         match self.state {
-            ReplicationState::Probe => {
-                // The probe found the match point: stream from here on.
+            ReplicationState::Snapshot if matched < self.pending_snapshot => {
+                // An answer to something sent before the snapshot: keep waiting for it.
+            }
+            ReplicationState::Probe | ReplicationState::Snapshot => {
+                // The probe found the match point, or the follower stored the snapshot:
+                // stream from here on.
+                self.pending_snapshot = Index(0);
                 self.state = ReplicationState::Replicate;
                 self.paused = false;
                 self.in_flight.clear();
@@ -121,6 +168,8 @@ impl Progress {
     /// the rejection was current (a stale one changes nothing).
     pub(crate) fn rejected(&mut self, rejected: Index, candidate: Index) -> bool {
         match self.state {
+            // Answers to appends sent before the snapshot say nothing new.
+            ReplicationState::Snapshot => false,
             ReplicationState::Replicate => {
                 if rejected <= self.matched {
                     return false;

@@ -14,8 +14,9 @@ use crate::log::RaftLog;
 use crate::message::{Message, MessageBody};
 use crate::quorum::Membership;
 use crate::read::LocalReads;
+use crate::snapshot::SnapshotMetadata;
 use crate::timers::Timers;
-use crate::types::{HardState, Index, NodeId, Term};
+use crate::types::{HardState, Index, LogId, NodeId, Term};
 
 /// The most messages held back waiting for storage; more are dropped, as a lossy network
 /// would drop them.
@@ -28,6 +29,25 @@ struct DeferredMessage {
     message: Message,
 }
 
+/// Where a snapshot to be stored comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SnapshotOrigin {
+    /// The driver built it from this node's state machine: once durable, the log prefix
+    /// it covers may go.
+    Built,
+    /// A leader sent it: once durable, the state machine is restored from it.
+    Installed,
+}
+
+/// A snapshot that a write stores, not yet acknowledged.
+#[derive(Debug)]
+struct SnapshotWrite {
+    /// The write carrying it.
+    id: WriteId,
+    snapshot: SnapshotMetadata,
+    origin: SnapshotOrigin,
+}
+
 /// State and outputs shared by all roles.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -35,8 +55,19 @@ pub(crate) struct Shared {
     /// The configuration in effect: the newest configuration entry in the log, or the
     /// recovered one when the log holds none.
     pub(crate) membership: Membership,
-    /// The configuration this node started from (a new cluster's, or a snapshot's).
+    /// The configuration in effect at the log's base: a new cluster's, or the one of the
+    /// snapshot or compaction point the log now starts after.
     base_membership: Membership,
+    /// The newest durable snapshot, which is the one a leader sends.
+    pub(crate) snapshot: Option<SnapshotMetadata>,
+    /// A snapshot the next write must store.
+    snapshot_unflushed: Option<(SnapshotMetadata, SnapshotOrigin)>,
+    /// Snapshots in writes not yet acknowledged, oldest first.
+    snapshot_writes: VecDeque<SnapshotWrite>,
+    /// Accounted bytes of entries applied since the newest snapshot.
+    bytes_since_snapshot: usize,
+    /// `SnapshotWanted` went out since the newest snapshot.
+    snapshot_asked: bool,
     /// The term and vote as the node acts on them (possibly not yet durable).
     pub(crate) hard_state: HardState,
     /// `hard_state` changed since the last write was issued.
@@ -64,14 +95,31 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The shared state of a node starting from a recovered `snapshot` (whose metadata
+    /// replaces `membership`), `log` and state machine at `applied`. A state machine
+    /// behind the snapshot is restored from it first.
     pub(crate) fn new(
         config: Config,
         membership: Membership,
+        snapshot: Option<SnapshotMetadata>,
         hard_state: HardState,
         log: RaftLog,
         applied: Index,
         mut random: ChaCha8Rng,
     ) -> Shared {
+        let membership = snapshot
+            .as_ref()
+            .map_or(membership, |snapshot| snapshot.membership.clone());
+        let snapshot_index = snapshot
+            .as_ref()
+            .map_or(Index(0), |snapshot| snapshot.last_included.index);
+        let mut outbox = VecDeque::new();
+        if let Some(snapshot) = &snapshot
+            && applied < snapshot_index
+        {
+            outbox.push_back(Action::Restore(snapshot.clone()));
+        }
+        let handed_out = applied.max(snapshot_index);
         let timers = Timers::new(
             &mut random,
             config.election_ticks_min(),
@@ -84,17 +132,22 @@ impl Shared {
             config,
             membership: effective,
             base_membership: membership,
+            snapshot,
+            snapshot_unflushed: None,
+            snapshot_writes: VecDeque::new(),
+            bytes_since_snapshot: 0,
+            snapshot_asked: false,
             hard_state,
             hard_state_dirty: false,
             leader: None,
             log,
-            commit: applied,
-            commit_candidate: applied,
+            commit: handed_out,
+            commit_candidate: handed_out,
             applied,
-            apply_handed_out: applied,
+            apply_handed_out: handed_out,
             timers,
             random,
-            outbox: VecDeque::new(),
+            outbox,
             last_write: WriteId(0),
             acknowledged: WriteId(0),
             deferred: VecDeque::new(),
@@ -135,6 +188,12 @@ impl Shared {
         self.outbox.push_back(Action::Send(message));
     }
 
+    /// Asks the driver to send `to` the data of `snapshot` with an `InstallSnapshot`.
+    pub(crate) fn send_snapshot(&mut self, to: NodeId, snapshot: SnapshotMetadata) {
+        let message = self.message(to, self.term(), MessageBody::InstallSnapshot { snapshot });
+        self.outbox.push_back(Action::SendSnapshot(message));
+    }
+
     fn message(&self, to: NodeId, term: Term, body: MessageBody) -> Message {
         Message {
             from: self.id(),
@@ -164,7 +223,7 @@ impl Shared {
 
     /// The id of the write that will carry every change made so far.
     pub(crate) fn pending_write_id(&self) -> WriteId {
-        if self.hard_state_dirty || self.log.has_unflushed() {
+        if self.has_unflushed() {
             WriteId(self.last_write.0 + 1)
         } else {
             self.last_write
@@ -176,6 +235,15 @@ impl Shared {
     pub(crate) fn acknowledge(&mut self, id: WriteId) {
         self.acknowledged = id;
         self.log.acknowledge(id);
+        while self
+            .snapshot_writes
+            .front()
+            .is_some_and(|write| write.id <= id)
+        {
+            if let Some(write) = self.snapshot_writes.pop_front() {
+                self.snapshot_durable(write.snapshot, write.origin);
+            }
+        }
         while self
             .deferred
             .front()
@@ -289,21 +357,136 @@ impl Shared {
         }
     }
 
+    fn has_unflushed(&self) -> bool {
+        self.hard_state_dirty || self.log.has_unflushed() || self.snapshot_unflushed.is_some()
+    }
+
     /// Issues one write carrying every change not yet written.
     pub(crate) fn flush_writes(&mut self) {
-        if !self.hard_state_dirty && !self.log.has_unflushed() {
+        if !self.has_unflushed() {
             return;
         }
         let id = WriteId(self.last_write.0 + 1);
         self.last_write = id;
         let hard_state = self.hard_state_dirty.then_some(self.hard_state);
         self.hard_state_dirty = false;
+        let snapshot = self.snapshot_unflushed.take().map(|(snapshot, origin)| {
+            self.snapshot_writes.push_back(SnapshotWrite {
+                id,
+                snapshot: snapshot.clone(),
+                origin,
+            });
+            snapshot
+        });
         let log = self.log.take_unflushed(id);
         self.outbox.push_back(Action::Persist(Write {
             id,
             hard_state,
+            snapshot,
             log,
         }));
+    }
+
+    /// The last index of the newest snapshot, durable or on its way to storage, or of the
+    /// compaction point if that is newer.
+    pub(crate) fn newest_snapshot_index(&self) -> Index {
+        let stored = self
+            .snapshot
+            .iter()
+            .chain(self.snapshot_unflushed.iter().map(|(snapshot, _)| snapshot))
+            .chain(self.snapshot_writes.iter().map(|write| &write.snapshot))
+            .map(|snapshot| snapshot.last_included.index)
+            .max()
+            .unwrap_or(Index(0));
+        stored.max(self.log.base().index)
+    }
+
+    /// The metadata of a snapshot through `index`, which the log holds (or is its base).
+    pub(crate) fn snapshot_metadata(&self, index: Index) -> Option<SnapshotMetadata> {
+        let term = self.log.term_at(index)?;
+        let membership = self
+            .log
+            .configuration_through(index)
+            .map_or(&self.base_membership, |(_, membership)| membership)
+            .clone();
+        Some(SnapshotMetadata {
+            last_included: LogId { term, index },
+            membership,
+        })
+    }
+
+    /// The driver built a snapshot from the state machine: the next write stores it.
+    pub(crate) fn snapshot_built(&mut self, snapshot: SnapshotMetadata) {
+        let index = snapshot.last_included.index;
+        self.bytes_since_snapshot = self.log.payload_bytes_between(index, self.applied);
+        self.snapshot_asked = false;
+        self.snapshot_unflushed = Some((snapshot, SnapshotOrigin::Built));
+    }
+
+    /// Replaces the log with a snapshot from `leader` that ends past this node's commit
+    /// index and that its log does not hold: everything through it is committed, and
+    /// the state machine is restored from it once it is durable.
+    pub(crate) fn install_snapshot(&mut self, snapshot: SnapshotMetadata) {
+        let last = snapshot.last_included;
+        debug_assert!(
+            last.index > self.commit,
+            "only snapshots past the commit index"
+        );
+        tracing::info!(
+            node = self.id().0,
+            term = self.term().0,
+            snapshot = %last,
+            "installing a snapshot from the leader"
+        );
+        self.log.install_snapshot(last);
+        self.base_membership = snapshot.membership.clone();
+        self.refresh_membership();
+        self.commit_candidate = last.index;
+        self.set_commit(last.index);
+        self.apply_handed_out = last.index;
+        self.bytes_since_snapshot = 0;
+        self.snapshot_asked = false;
+        self.snapshot_unflushed = Some((snapshot, SnapshotOrigin::Installed));
+    }
+
+    /// A write storing `snapshot` is durable: a built one lets the log prefix go (but
+    /// the trailing entries), an installed one is restored into the state machine.
+    fn snapshot_durable(&mut self, snapshot: SnapshotMetadata, origin: SnapshotOrigin) {
+        let last = snapshot.last_included;
+        let newer = self
+            .snapshot
+            .as_ref()
+            .is_none_or(|current| current.last_included.index < last.index);
+        if newer {
+            self.snapshot = Some(snapshot.clone());
+        }
+        match origin {
+            SnapshotOrigin::Installed => self.outbox.push_back(Action::Restore(snapshot)),
+            SnapshotOrigin::Built => {
+                let through = Index(
+                    last.index
+                        .0
+                        .saturating_sub(self.config.compaction_trailing_entries()),
+                );
+                if through > self.log.base().index && self.log.matches(last) {
+                    if let Some((_, membership)) = self.log.configuration_through(through) {
+                        self.base_membership = membership.clone();
+                    }
+                    self.log.compact_through(through);
+                }
+            }
+        }
+    }
+
+    /// The state machine moved from `previous` to `applied`: asks for a snapshot once
+    /// enough log accumulated since the last one.
+    pub(crate) fn count_applied(&mut self, previous: Index, applied: Index) {
+        let bytes = self.log.payload_bytes_between(previous, applied);
+        self.bytes_since_snapshot = self.bytes_since_snapshot.saturating_add(bytes);
+        if !self.snapshot_asked && self.bytes_since_snapshot >= self.config.snapshot_log_bytes() {
+            self.snapshot_asked = true;
+            self.event(Event::SnapshotWanted { applied });
+        }
     }
 
     /// Hands out the committed entries that are durable here and not yet handed out.

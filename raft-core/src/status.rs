@@ -53,6 +53,8 @@ pub struct Status {
     pub last_index: Index,
     /// The highest index durable in storage.
     pub durable_index: Index,
+    /// The last index of the newest durable snapshot (0 when there is none).
+    pub snapshot_index: Index,
     /// The membership it follows.
     pub membership: Membership,
     /// Per-follower replication progress; empty unless leader.
@@ -74,4 +76,6 @@ pub struct FollowerStatus {
     pub state: ReplicationState,
     /// Appends sent and not yet answered.
     pub in_flight: usize,
+    /// The last index of the snapshot being sent, in the `Snapshot` state.
+    pub pending_snapshot: Option<Index>,
 }

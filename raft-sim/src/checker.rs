@@ -22,7 +22,10 @@ pub struct NodeView<'a> {
     pub id: NodeId,
     /// The running node, or `None` while it is crashed.
     pub node: Option<&'a Node>,
-    /// Every entry the node's state machine applied, in order, from index 1.
+    /// The last entry of the snapshot the state machine was restored from (`0.0` if it
+    /// never was): `applied` follows it.
+    pub restored: LogId,
+    /// Every entry the node's state machine applied since `restored`, in order.
     pub applied: &'a [Entry],
 }
 
@@ -57,13 +60,17 @@ struct CommittedEntry {
 /// What the checker last saw of one node.
 #[derive(Clone, Debug, Default)]
 struct NodeMirror {
-    /// The ids of the node's log entries, as last checked.
+    /// The index the node's in-memory log started after, as last checked.
+    log_base: Index,
+    /// The ids of the node's log entries after `log_base`, as last checked.
     log: Vec<LogId>,
     /// Role and term when last checked; `None` before the first check or after a restart.
     role_term: Option<(Role, Term)>,
     /// Commit index when last checked, reset by a restart.
     commit: Option<Index>,
-    /// How many applied entries were checked.
+    /// The snapshot the state machine was restored from, as last checked.
+    restored: LogId,
+    /// How many applied entries after `restored` were checked.
     applied: usize,
     /// While leader: the committed indexes checked present in its log.
     completeness_checked: Index,
@@ -192,15 +199,36 @@ impl SafetyChecker {
     }
 
     /// Leader append-only and log matching, over the part of the log that changed.
+    /// Entries compacted into a snapshot are committed, so they are no longer compared;
+    /// the compaction point itself must be the committed entry at its index.
     fn check_log(&mut self, id: NodeId, node: &Node) -> Result<(), Violation> {
+        let base = node.compacted_through();
+        self.check_committed_id(id, base, "compacted")?;
         let mirror = self.mirrors.entry(id).or_default();
-        let last = usize::try_from(node.last_log_id().index.0).unwrap_or(usize::MAX);
+        if base.index != mirror.log_base {
+            let dropped = usize::try_from(base.index.0.saturating_sub(mirror.log_base.0))
+                .unwrap_or(usize::MAX);
+            if base.index > mirror.log_base
+                && dropped <= mirror.log.len()
+                && mirror.log.get(dropped.wrapping_sub(1)) == Some(&base)
+            {
+                // Compaction: the log lost a prefix and kept the rest.
+                mirror.log.drain(..dropped);
+            } else {
+                // A snapshot replaced the log, or a restart went back to an older one.
+                mirror.log.clear();
+            }
+            mirror.log_base = base.index;
+        }
+        let held = usize::try_from(node.last_log_id().index.0.saturating_sub(base.index.0))
+            .unwrap_or(usize::MAX);
+        let at = |position: usize| Index(base.index.0 + position as u64);
         // Walk back from the end to the last entry the mirror still agrees with; when
         // nothing changed this stops at once.
-        let mut agreed = mirror.log.len().min(last);
+        let mut agreed = mirror.log.len().min(held);
         while agreed > 0 {
             let same = node
-                .entry(Index(agreed as u64))
+                .entry(at(agreed))
                 .is_some_and(|entry| entry.id == mirror.log[agreed - 1]);
             if same {
                 break;
@@ -216,28 +244,36 @@ impl SafetyChecker {
                     node.term().0,
                     mirror.log.len(),
                     mirror.log.last(),
-                    last,
+                    held,
                     node.last_log_id()
                 ),
             );
         }
         mirror.log.truncate(agreed);
-        for position in agreed + 1..=last {
-            let Some(entry) = node.entry(Index(position as u64)) else {
+        for position in agreed + 1..=held {
+            let index = at(position);
+            let Some(entry) = node.entry(index) else {
                 return violation(
                     "log matching",
-                    format!("{id} lacks entry {position} below its last index"),
+                    format!("{id} lacks entry {} below its last index", index.0),
                 );
             };
-            let previous_term = mirror.log.last().map_or(Term(0), |previous| previous.term);
+            let previous_term = mirror
+                .log
+                .last()
+                .map_or(base.term, |previous| previous.term);
             match self.seen_entries.get(&entry.id) {
                 Some(seen) if seen.entry != *entry || seen.previous_term != previous_term => {
                     return violation(
                         "log matching",
                         format!(
-                            "{id} holds {} at index {position} after a term-{} entry; another log \
+                            "{id} holds {} at index {} after a term-{} entry; another log \
                              held a different entry with that id ({:?}, after a term-{} entry)",
-                            entry, previous_term.0, seen.entry.payload, seen.previous_term.0
+                            entry,
+                            index.0,
+                            previous_term.0,
+                            seen.entry.payload,
+                            seen.previous_term.0
                         ),
                     );
                 }
@@ -257,11 +293,31 @@ impl SafetyChecker {
         Ok(())
     }
 
+    /// A snapshot point (a compacted prefix, a restored state machine) must be the
+    /// committed entry at its index, when the checker knows that entry.
+    fn check_committed_id(&self, id: NodeId, point: LogId, what: &str) -> Result<(), Violation> {
+        if point.index == Index(0) {
+            return Ok(());
+        }
+        match self.committed.get(&point.index) {
+            Some(known) if known.entry.id != point => violation(
+                "state machine safety",
+                format!(
+                    "{id} {what} through {point}, but {} was committed at that index",
+                    known.entry
+                ),
+            ),
+            _ => Ok(()),
+        }
+    }
+
     fn record_committed(&mut self, id: NodeId, node: &Node) -> Result<(), Violation> {
         let commit = node.commit_index();
         let mirror = self.mirrors.entry(id).or_default();
         let from = mirror.commit.unwrap_or_default();
-        let mut index = from.next();
+        // Entries in a snapshot are no longer visible (the compaction point is checked in
+        // `check_log`).
+        let mut index = from.max(node.compacted_through().index).next();
         while index <= commit {
             let Some(entry) = node.entry(index) else {
                 return violation(
@@ -296,9 +352,16 @@ impl SafetyChecker {
     }
 
     fn check_applied(&mut self, view: &NodeView<'_>) -> Result<(), Violation> {
+        let known_restored = self.mirrors.get(&view.id).map(|mirror| mirror.restored);
+        if known_restored != Some(view.restored) {
+            self.check_committed_id(view.id, view.restored, "restored a snapshot")?;
+            let mirror = self.mirrors.entry(view.id).or_default();
+            mirror.restored = view.restored;
+            mirror.applied = 0;
+        }
         let mirror = self.mirrors.entry(view.id).or_default();
         for (position, entry) in view.applied.iter().enumerate().skip(mirror.applied) {
-            let index = Index(position as u64 + 1);
+            let index = Index(view.restored.index.0 + position as u64 + 1);
             if entry.index() != index {
                 return violation(
                     "state machine safety",
@@ -339,7 +402,11 @@ impl SafetyChecker {
         if mirror.role_term != Some((Role::Leader, node.term())) {
             mirror.completeness_checked = Index(0);
         }
-        let from = mirror.completeness_checked.next();
+        // The compacted prefix is covered by `check_log`'s check of the compaction point.
+        let from = mirror
+            .completeness_checked
+            .max(node.compacted_through().index)
+            .next();
         for (index, committed) in self.committed.range(from..) {
             if node.term() >= committed.binding_from && node.entry(*index) != Some(&committed.entry)
             {

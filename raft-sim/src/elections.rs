@@ -455,6 +455,10 @@ impl<'a> TrialRun<'a> {
                     }
                 }
                 Action::Event(_) => {}
+                // These runs build no snapshot, so nothing is compacted or restored.
+                Action::SendSnapshot(_) | Action::Restore(_) => {
+                    return Err("a snapshot action in a run that builds none".to_string());
+                }
             }
         }
     }

@@ -122,6 +122,11 @@ pub struct FaultPlan {
     /// Mean time between configuration changes (demoting a voter to learner, promoting a
     /// learner, or both at once through a joint configuration); 0 disables them.
     pub membership_interval_nanos: u64,
+    /// The nodes' [`snapshot_log_bytes`](raft_core::Config::snapshot_log_bytes): small, so
+    /// that snapshots, compaction and snapshot transfers happen often.
+    pub snapshot_log_bytes: usize,
+    /// The nodes' [`compaction_trailing_entries`](raft_core::Config::compaction_trailing_entries).
+    pub compaction_trailing_entries: u64,
 }
 
 fn between(random: &mut ChaCha8Rng, minimum: u64, maximum: u64) -> u64 {
@@ -158,6 +163,10 @@ impl FaultPlan {
             read_lease: random.next_u64().is_multiple_of(2),
             transfer_interval_nanos: 0,
             membership_interval_nanos: 0,
+            snapshot_log_bytes: raft_core::Config::builder(raft_core::NodeId(1))
+                .build()
+                .map_or(usize::MAX, |config| config.snapshot_log_bytes()),
+            compaction_trailing_entries: 0,
         };
         plan.fsync_max_nanos = plan.fsync_min_nanos * 2;
         if profile.has(FaultProfile::Net) {
@@ -186,6 +195,13 @@ impl FaultPlan {
             plan.transfer_interval_nanos = between(random, SECOND, 5 * SECOND);
             plan.membership_interval_nanos = between(random, SECOND, 5 * SECOND);
         }
+        if profile != FaultProfile::None {
+            // Every few dozen entries to every few hundred: several snapshots per run, and
+            // followers behind the compaction point after a crash or a partition.
+            plan.snapshot_log_bytes =
+                usize::try_from(between(random, 512, 16 * 1024)).unwrap_or(usize::MAX);
+            plan.compaction_trailing_entries = between(random, 0, 50);
+        }
         if plan.read_lease {
             // The lease assumes no clock runs more than 10% faster than the leader's: with
             // every node within ±4.5%, any two differ by less than that.
@@ -202,7 +218,8 @@ impl fmt::Display for FaultPlan {
             formatter,
             "faults={} latency={:.2}ms+tail({:.0}% of {:.1}ms) loss={:.1}% duplicate={:.1}% \
              net-faults-every={:.0}ms crash-every={:.0}ms down<={:.0}ms pause-every={:.0}ms \
-             pause<={:.0}ms fsync={:.2}..{:.2}ms drift=±{:.1}% reads={} transfer-every={:.0}ms membership-every={:.0}ms",
+             pause<={:.0}ms fsync={:.2}..{:.2}ms drift=±{:.1}% reads={} transfer-every={:.0}ms membership-every={:.0}ms snapshot-every={}B \
+             trailing={}",
             self.profile,
             milliseconds(self.latency_base_nanos),
             self.latency_tail_probability * 100.0,
@@ -223,7 +240,9 @@ impl fmt::Display for FaultPlan {
                 "read-index"
             },
             milliseconds(self.transfer_interval_nanos),
-            milliseconds(self.membership_interval_nanos)
+            milliseconds(self.membership_interval_nanos),
+            self.snapshot_log_bytes,
+            self.compaction_trailing_entries
         )
     }
 }

@@ -5,14 +5,20 @@
 //! once (`auto_sync`) or when the test says so; nodes crash (losing unsynced writes) and
 //! restart from what was durable. After every input the [`SafetyChecker`] runs, and a
 //! violation panics the test with the trace so far.
+//!
+//! Each server's state machine is the list of entries it applied, so its snapshot is that
+//! list: a snapshot is built when a node asks for one (or when a test calls
+//! [`Cluster::snapshot`]), travels with the `InstallSnapshot` message, and is restored
+//! by replacing the list.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use raft_core::{
-    Action, Config, ConfigBuilder, Entry, Index, LogId, LogWrite, Membership, MembershipError,
-    Message, Node, NodeId, Proposal, ProposeError, ReadError, ReadId, Recovered, Role,
-    TransferError, Write, WriteId,
+    Action, Config, ConfigBuilder, Entry, Event, Index, LogId, LogWrite, Membership,
+    MembershipError, Message, MessageBody, Node, NodeId, Proposal, ProposeError, ReadError, ReadId,
+    Recovered, Role, SnapshotError, SnapshotMetadata, SnapshotTransfer, TransferError, Write,
+    WriteId,
 };
 
 use crate::checker::{NodeView, SafetyChecker, Violation};
@@ -22,16 +28,33 @@ use crate::storage::InMemoryStorage;
 /// instead of hanging it.
 pub const DELIVERIES_MAX: usize = 100_000;
 
+/// A snapshot of the harness's state machine: every entry applied through its index.
+pub type AppliedSnapshot = Vec<Entry>;
+
 /// One server: its node (absent while crashed), storage and applied entries.
 #[derive(Debug)]
 pub struct Server {
     node: Option<Node>,
     /// Its storage.
-    pub storage: InMemoryStorage,
+    pub storage: InMemoryStorage<AppliedSnapshot>,
     /// Every entry its state machine applied, in order. The state machine is treated as
     /// durable: a restarted node resumes after the last applied entry.
     pub applied: Vec<Entry>,
+    /// Snapshots built here or received, by last index, until a write stores them.
+    staged_snapshots: BTreeMap<Index, AppliedSnapshot>,
     incarnation: u64,
+}
+
+impl Server {
+    fn new(node: Node, storage: InMemoryStorage<AppliedSnapshot>, applied: Vec<Entry>) -> Server {
+        Server {
+            node: Some(node),
+            storage,
+            applied,
+            staged_snapshots: BTreeMap::new(),
+            incarnation: 0,
+        }
+    }
 }
 
 /// A cluster of nodes in one process, driven step by step.
@@ -53,6 +76,13 @@ pub struct Cluster {
     cut: BTreeSet<(NodeId, NodeId)>,
     /// Messages taken out of flight until released.
     held: Vec<Message>,
+    /// The data travelling with each `InstallSnapshot` in flight, by sender and index.
+    snapshots_in_flight: BTreeMap<(NodeId, Index), AppliedSnapshot>,
+    /// Build a snapshot whenever a node asks for one (the default).
+    pub auto_snapshot: bool,
+    /// Report each snapshot's delivery (or loss) to its sender as it happens (the
+    /// default). When false, a test reports with [`Cluster::report_snapshot`].
+    pub auto_report_snapshots: bool,
 }
 
 impl Cluster {
@@ -94,18 +124,16 @@ impl Cluster {
             checker: SafetyChecker::new(),
             cut: BTreeSet::new(),
             held: Vec::new(),
+            snapshots_in_flight: BTreeMap::new(),
+            auto_snapshot: true,
+            auto_report_snapshots: true,
         };
         for id in 1..=size {
             let id = NodeId(id);
             let node = cluster.start_node(id, Recovered::new_cluster(membership.clone()), 0);
             cluster.servers.insert(
                 id,
-                Server {
-                    node: Some(node),
-                    storage: InMemoryStorage::default(),
-                    applied: Vec::new(),
-                    incarnation: 0,
-                },
+                Server::new(node, InMemoryStorage::default(), Vec::new()),
             );
         }
         cluster
@@ -136,14 +164,22 @@ impl Cluster {
                 "{id} recovered another membership"
             );
             let mut storage = InMemoryStorage::default();
-            storage.submit(Write {
-                id: WriteId(0),
-                hard_state: Some(recovered.hard_state),
-                log: Some(LogWrite {
-                    first_index: Index(1),
-                    entries: recovered.entries.clone(),
-                }),
-            });
+            assert!(
+                recovered.snapshot.is_none(),
+                "{id}: start snapshots by building them"
+            );
+            storage.submit(
+                Write {
+                    id: WriteId(0),
+                    hard_state: Some(recovered.hard_state),
+                    snapshot: None,
+                    log: Some(LogWrite {
+                        first_index: Index(1),
+                        entries: recovered.entries.clone(),
+                    }),
+                },
+                None,
+            );
             storage.sync();
             let applied_count = usize::try_from(recovered.applied.0).unwrap_or(usize::MAX);
             let applied = recovered
@@ -153,15 +189,9 @@ impl Cluster {
                 .cloned()
                 .collect();
             let node = cluster.start_node(id, recovered, 0);
-            let previous = cluster.servers.insert(
-                id,
-                Server {
-                    node: Some(node),
-                    storage,
-                    applied,
-                    incarnation: 0,
-                },
-            );
+            let previous = cluster
+                .servers
+                .insert(id, Server::new(node, storage, applied));
             assert!(previous.is_none(), "{id} given twice");
         }
         cluster.assert_safe();
@@ -248,9 +278,11 @@ impl Cluster {
     }
 
     /// Drains node `id`'s actions: messages go in flight, writes to storage (acknowledged
-    /// at once with `auto_sync`), committed entries to the state machine. Then checks safety.
+    /// at once with `auto_sync`), committed entries to the state machine, snapshots are
+    /// built, sent and restored. Then checks safety.
     fn drain(&mut self, id: NodeId) {
         let auto_sync = self.auto_sync;
+        let auto_snapshot = self.auto_snapshot;
         let server = self.servers.get_mut(&id).expect("server exists");
         let Some(node) = server.node.as_mut() else {
             return;
@@ -259,12 +291,45 @@ impl Cluster {
             self.trace.push(format!("{id}: {action}"));
             match action {
                 Action::Persist(write) => {
-                    server.storage.submit(write);
+                    let data = write.snapshot.as_ref().map(|snapshot| {
+                        let index = snapshot.last_included.index;
+                        server
+                            .staged_snapshots
+                            .remove(&index)
+                            .expect("a stored snapshot was built or received first")
+                    });
+                    server.storage.submit(write, data);
                     if auto_sync && let Some(last) = server.storage.sync() {
                         node.persisted(last).expect("write was issued");
                     }
                 }
                 Action::Send(message) => self.in_flight.push_back(message),
+                Action::SendSnapshot(message) => {
+                    let MessageBody::InstallSnapshot { snapshot } = &message.body else {
+                        unreachable!("SendSnapshot carries an InstallSnapshot");
+                    };
+                    let index = snapshot.last_included.index;
+                    match server.storage.snapshot() {
+                        Some((stored, data)) if stored == snapshot => {
+                            self.snapshots_in_flight.insert((id, index), data.clone());
+                            self.in_flight.push_back(message);
+                        }
+                        _ => {
+                            self.trace
+                                .push(format!("{id}: snapshot at {} no longer held", index.0));
+                            node.snapshot_sent(message.to, SnapshotTransfer::Failed);
+                        }
+                    }
+                }
+                Action::Restore(snapshot) => {
+                    let Some((stored, data)) = server.storage.snapshot() else {
+                        panic!("{id} restores a snapshot it never stored");
+                    };
+                    assert_eq!(*stored, snapshot, "{id} restores the stored snapshot");
+                    server.applied = data.clone();
+                    node.applied(snapshot.last_included.index)
+                        .expect("the snapshot's index was handed out");
+                }
                 Action::Apply(entries) => {
                     let last = entries.last().map(Entry::index);
                     server.applied.extend(entries);
@@ -272,10 +337,50 @@ impl Cluster {
                         node.applied(last).expect("entries were handed out");
                     }
                 }
+                Action::Event(Event::SnapshotWanted { .. }) if auto_snapshot => {
+                    let index = Index(server.applied.len() as u64);
+                    if node.snapshot_built(index).is_ok() {
+                        server
+                            .staged_snapshots
+                            .insert(index, server.applied.clone());
+                    }
+                }
                 Action::Event(_) => {}
             }
         }
         self.assert_safe();
+    }
+
+    /// Builds a snapshot of node `id`'s state machine now, at its applied index.
+    pub fn snapshot(&mut self, id: NodeId) -> Result<SnapshotMetadata, SnapshotError> {
+        let server = self.servers.get_mut(&id).expect("server exists");
+        let node = server.node.as_mut().expect("node is running");
+        let index = Index(server.applied.len() as u64);
+        let snapshot = node.snapshot_built(index)?;
+        server
+            .staged_snapshots
+            .insert(index, server.applied.clone());
+        self.drain(id);
+        Ok(snapshot)
+    }
+
+    /// Tells `sender` how its snapshot transfer to `receiver` went (when
+    /// `auto_report_snapshots` is off).
+    pub fn report_snapshot(&mut self, sender: NodeId, receiver: NodeId, outcome: SnapshotTransfer) {
+        self.trace
+            .push(format!("{sender}: snapshot to {receiver} {outcome:?}"));
+        self.with_node(sender, |node| node.snapshot_sent(receiver, outcome));
+    }
+
+    fn report_snapshot_automatically(
+        &mut self,
+        sender: NodeId,
+        receiver: NodeId,
+        outcome: SnapshotTransfer,
+    ) {
+        if self.auto_report_snapshots {
+            self.report_snapshot(sender, receiver, outcome);
+        }
     }
 
     /// Runs the safety checker now; returns the violation instead of panicking.
@@ -286,6 +391,9 @@ impl Cluster {
             .map(|(id, server)| NodeView {
                 id: *id,
                 node: server.node.as_ref(),
+                // The applied list is the whole history: a restore replaces it with the
+                // snapshot's, which starts at index 1 too.
+                restored: LogId::default(),
                 applied: &server.applied,
             })
             .collect();
@@ -419,14 +527,39 @@ impl Cluster {
     /// Delivers one message to its receiver (a crashed receiver loses it, and so does a
     /// receiver cut off from the sender by a partition).
     pub fn deliver(&mut self, message: Message) {
-        if self.cut.contains(&(message.from, message.to)) {
+        let (from, to) = (message.from, message.to);
+        let snapshot = match &message.body {
+            MessageBody::InstallSnapshot { snapshot } => Some(snapshot.last_included.index),
+            _ => None,
+        };
+        if self.cut.contains(&(from, to)) {
             self.trace.push(format!("drop (partitioned) {message}"));
+            if snapshot.is_some() {
+                self.report_snapshot_automatically(from, to, SnapshotTransfer::Failed);
+            }
             return;
         }
         self.trace.push(format!("deliver {message}"));
-        let to = message.to;
-        if self.servers.contains_key(&to) {
-            self.with_node(to, |node| node.step(message));
+        let receiving = self
+            .servers
+            .get_mut(&to)
+            .filter(|server| server.node.is_some());
+        let Some(server) = receiving else {
+            if snapshot.is_some() {
+                self.report_snapshot_automatically(from, to, SnapshotTransfer::Failed);
+            }
+            return;
+        };
+        if let Some(index) = snapshot {
+            // The data arrives with the message (a forged one without data is stepped
+            // as is: a correct node only asks to store what it received).
+            if let Some(data) = self.snapshots_in_flight.get(&(from, index)) {
+                server.staged_snapshots.insert(index, data.clone());
+            }
+        }
+        self.with_node(to, |node| node.step(message));
+        if snapshot.is_some() {
+            self.report_snapshot_automatically(from, to, SnapshotTransfer::Delivered);
         }
     }
 
@@ -473,11 +606,25 @@ impl Cluster {
         }
     }
 
-    /// Drops the in-flight messages that match; returns how many.
+    /// Drops the in-flight messages that match; returns how many. Dropped snapshots are
+    /// reported failed to their senders.
     pub fn drop_matching(&mut self, mut predicate: impl FnMut(&Message) -> bool) -> usize {
-        let before = self.in_flight.len();
-        self.in_flight.retain(|message| !predicate(message));
-        before - self.in_flight.len()
+        let (dropped, kept): (VecDeque<Message>, VecDeque<Message>) = self
+            .in_flight
+            .drain(..)
+            .partition(|message| predicate(message));
+        self.in_flight = kept;
+        for message in &dropped {
+            self.trace.push(format!("drop {message}"));
+            if matches!(message.body, MessageBody::InstallSnapshot { .. }) {
+                self.report_snapshot_automatically(
+                    message.from,
+                    message.to,
+                    SnapshotTransfer::Failed,
+                );
+            }
+        }
+        dropped.len()
     }
 
     /// Cuts every link between the nodes in `side` and all the others, both ways.

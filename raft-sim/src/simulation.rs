@@ -9,9 +9,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
+use bytes::Bytes;
 use raft_core::{
-    Action, Config, Entry, Event as NodeEvent, Index, LogId, Membership, Message, Node, NodeId,
-    Payload, Proposal, ProposeError, ReadError, ReadId, Role, WriteId,
+    Action, Config, Entry, Event as NodeEvent, Index, LogId, Membership, Message, MessageBody,
+    Node, NodeId, Payload, Proposal, ProposeError, ReadError, ReadId, Role, SnapshotTransfer,
+    WriteId,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -226,6 +228,15 @@ enum Event {
         incarnation: u64,
     },
     Deliver(Message),
+    /// An `InstallSnapshot` arriving with the snapshot's data.
+    DeliverSnapshot(Message, Bytes),
+    /// The transport tells a leader how its snapshot transfer went.
+    SnapshotReport {
+        node: NodeId,
+        incarnation: u64,
+        follower: NodeId,
+        outcome: SnapshotTransfer,
+    },
     DiskDone {
         node: NodeId,
         incarnation: u64,
@@ -274,7 +285,12 @@ struct Server {
     disk_busy_until: u64,
     incarnation: u64,
     machine: Box<dyn StateMachine>,
+    /// The snapshot the state machine was last restored from (`0.0`: none).
+    restored: LogId,
+    /// The entries applied since `restored`.
     applied: Vec<Entry>,
+    /// Snapshots built here or received, by last index, until a write stores them.
+    staged_snapshots: BTreeMap<Index, Bytes>,
     /// Proposals this node appended for clients, by index.
     pending: BTreeMap<Index, (LogId, u64, u64)>,
     /// Reads waiting for the node to confirm them: client, operation, call.
@@ -409,7 +425,9 @@ impl Simulation {
                 disk_busy_until: 0,
                 incarnation: 0,
                 machine,
+                restored: LogId::default(),
                 applied: Vec::new(),
+                staged_snapshots: BTreeMap::new(),
                 pending: BTreeMap::new(),
                 reads: BTreeMap::new(),
                 ready_reads: Vec::new(),
@@ -532,6 +550,8 @@ impl Simulation {
             .election_ticks(minimum, maximum)
             .heartbeat_ticks(self.options.heartbeat_ticks)
             .read_lease(self.plan.read_lease)
+            .snapshot_log_bytes(self.plan.snapshot_log_bytes)
+            .compaction_trailing_entries(self.plan.compaction_trailing_entries)
             .random_seed(seed)
             .build();
         let membership = self.membership.clone();
@@ -599,7 +619,16 @@ impl Simulation {
                     server.disk_busy_until = done;
                     let incarnation = server.incarnation;
                     let write_id = write.id();
-                    server.storage.submit(write);
+                    let data = write.snapshot.as_ref().and_then(|snapshot| {
+                        server
+                            .staged_snapshots
+                            .remove(&snapshot.last_included.index)
+                    });
+                    if write.snapshot.is_some() && data.is_none() {
+                        self.fail_driver(id, "a write stores a snapshot never built nor received");
+                        return;
+                    }
+                    server.storage.submit(write, data);
                     self.queue.push(
                         done,
                         Event::DiskDone {
@@ -623,9 +652,47 @@ impl Simulation {
                         [None, None] => {}
                     }
                 }
+                Action::SendSnapshot(message) => self.send_snapshot(id, message),
+                Action::Restore(snapshot) => {
+                    let server = self.server(id);
+                    let data = match server.storage.snapshot() {
+                        Some((stored, data)) if *stored == snapshot => data.clone(),
+                        _ => {
+                            self.fail_driver(id, "restoring a snapshot that is not stored");
+                            return;
+                        }
+                    };
+                    let last = snapshot.last_included;
+                    server.machine.restore(&data);
+                    server.restored = last;
+                    server.applied.clear();
+                    // Proposals the snapshot covers have an unknown fate here: their clients
+                    // time out rather than hear a guess.
+                    server.pending.retain(|index, _| *index > last.index);
+                    if let Some(node) = server.node.as_mut()
+                        && let Err(error) = node.applied(last.index)
+                    {
+                        self.fail_driver(id, &error.to_string());
+                        return;
+                    }
+                    self.serve_reads(id);
+                }
                 Action::Apply(entries) => {
                     self.apply(id, entries);
                     self.serve_reads(id);
+                }
+                Action::Event(NodeEvent::SnapshotWanted { .. }) => {
+                    let server = self.server(id);
+                    let applied = server
+                        .applied
+                        .last()
+                        .map_or(server.restored.index, Entry::index);
+                    let data = server.machine.snapshot();
+                    if let Some(node) = server.node.as_mut()
+                        && node.snapshot_built(applied).is_ok()
+                    {
+                        server.staged_snapshots.insert(applied, data);
+                    }
                 }
                 Action::Event(NodeEvent::ReadReady { id: read, index }) => {
                     if let Some((client, operation, call)) = self.server(id).reads.remove(&read) {
@@ -644,6 +711,60 @@ impl Simulation {
             }
         }
         self.check(id);
+    }
+
+    /// The driver broke the node's contract (a bug in this simulator, or in the core's
+    /// actions): the run fails as a safety failure.
+    fn fail_driver(&mut self, id: NodeId, detail: &str) {
+        self.failure.get_or_insert(Failure::Safety {
+            property: "driver contract".to_string(),
+            detail: format!("{id}: {detail}"),
+        });
+        self.finished = true;
+    }
+
+    /// Sends the stored snapshot a `SendSnapshot` names, over the simulated network; the
+    /// transport reports the outcome back when it knows it.
+    fn send_snapshot(&mut self, id: NodeId, message: Message) {
+        let MessageBody::InstallSnapshot { snapshot } = &message.body else {
+            self.fail_driver(id, "SendSnapshot without an InstallSnapshot");
+            return;
+        };
+        let (from, to) = (message.from, message.to);
+        let incarnation = self.server(id).incarnation;
+        let data = match self.server(id).storage.snapshot() {
+            Some((stored, data)) if stored == snapshot => Some(data.clone()),
+            _ => None,
+        };
+        let now = self.now;
+        let arrival = match data {
+            // A transfer is one stream: it arrives once or not at all.
+            Some(_) => self
+                .network
+                .route(from, to, now, &mut self.random)
+                .into_iter()
+                .flatten()
+                .next(),
+            None => None,
+        };
+        match (arrival, data) {
+            (Some(arrival), Some(data)) => {
+                self.queue
+                    .push(arrival, Event::DeliverSnapshot(message, data));
+            }
+            _ => {
+                let timeout = now + 2 * self.network.latency(&mut self.random);
+                self.queue.push(
+                    timeout,
+                    Event::SnapshotReport {
+                        node: from,
+                        incarnation,
+                        follower: to,
+                        outcome: SnapshotTransfer::Failed,
+                    },
+                );
+            }
+        }
     }
 
     fn apply(&mut self, id: NodeId, entries: Vec<Entry>) {
@@ -706,7 +827,10 @@ impl Simulation {
     fn serve_reads(&mut self, id: NodeId) {
         let position = server_position(id);
         let server = &mut self.servers[position];
-        let applied = server.applied.last().map_or(Index(0), Entry::index);
+        let applied = server
+            .applied
+            .last()
+            .map_or(server.restored.index, Entry::index);
         let mut replies = Vec::new();
         let machine = &mut server.machine;
         server
@@ -730,6 +854,7 @@ impl Simulation {
         let view = NodeView {
             id,
             node: server.node.as_ref(),
+            restored: server.restored,
             applied: &server.applied,
         };
         if let Err(violation) = self.checker.check_node(&view) {
@@ -797,8 +922,10 @@ impl Simulation {
         // A paused node's process does not run: what arrives for it waits in its backlog
         // (its timer ticks are counted instead, in `on_tick`).
         let process = match &event {
-            Event::Deliver(message) => Some(message.to),
-            Event::DiskDone { node, .. } | Event::ClientArrive { node, .. } => Some(*node),
+            Event::Deliver(message) | Event::DeliverSnapshot(message, _) => Some(message.to),
+            Event::DiskDone { node, .. }
+            | Event::ClientArrive { node, .. }
+            | Event::SnapshotReport { node, .. } => Some(*node),
             _ => None,
         };
         if let Some(id) = process
@@ -813,6 +940,18 @@ impl Simulation {
                 let to = message.to;
                 trace!(self, "deliver {message}");
                 self.with_node(to, |node| node.step(message));
+            }
+            Event::DeliverSnapshot(message, data) => self.deliver_snapshot(message, data),
+            Event::SnapshotReport {
+                node,
+                incarnation,
+                follower,
+                outcome,
+            } => {
+                if self.server(node).incarnation == incarnation {
+                    trace!(self, "{node}: snapshot to {follower} {outcome:?}");
+                    self.with_node(node, |raft| raft.snapshot_sent(follower, outcome));
+                }
             }
             Event::DiskDone {
                 node,
@@ -871,6 +1010,37 @@ impl Simulation {
             }
             Event::Heal => self.heal(),
         }
+    }
+
+    /// A whole snapshot arrived: the receiver's driver keeps the data for the write that
+    /// will store it, steps the message, and the sender's transport learns the outcome.
+    fn deliver_snapshot(&mut self, message: Message, data: Bytes) {
+        let (from, to) = (message.from, message.to);
+        trace!(self, "deliver {message}");
+        let delivered = !self.is_down(to);
+        if let MessageBody::InstallSnapshot { snapshot } = &message.body
+            && delivered
+        {
+            let index = snapshot.last_included.index;
+            self.server(to).staged_snapshots.insert(index, data);
+            self.with_node(to, |node| node.step(message));
+        }
+        let incarnation = self.server(from).incarnation;
+        let outcome = if delivered {
+            SnapshotTransfer::Delivered
+        } else {
+            SnapshotTransfer::Failed
+        };
+        let report = self.now + self.network.latency(&mut self.random);
+        self.queue.push(
+            report,
+            Event::SnapshotReport {
+                node: from,
+                incarnation,
+                follower: to,
+                outcome,
+            },
+        );
     }
 
     fn on_tick(&mut self, id: NodeId, incarnation: u64) {
@@ -933,7 +1103,9 @@ impl Simulation {
         server.missed_ticks = 0;
         server.backlog.clear();
         server.machine = fresh_machine;
+        server.restored = LogId::default();
         server.applied.clear();
+        server.staged_snapshots.clear();
         self.checker.restarted(id);
         self.checker.state_machine_restarted(id);
     }

@@ -88,6 +88,12 @@ impl StateMachine for Forgetful {
             _ => Return::Done,
         }
     }
+
+    fn snapshot(&self) -> bytes::Bytes {
+        bytes::Bytes::new()
+    }
+
+    fn restore(&mut self, _snapshot: &[u8]) {}
 }
 
 fn run_with_machines(

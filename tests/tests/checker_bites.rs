@@ -25,6 +25,7 @@ fn recovered_node(id: u64, voters: &[u64], term: u64, entries: Vec<Entry>, appli
         .build()
         .expect("default configuration is valid");
     let recovered = Recovered {
+        snapshot: None,
         hard_state: HardState {
             term: Term(term),
             vote: None,
@@ -50,6 +51,9 @@ fn drain(node: &mut Node) -> Vec<Entry> {
                 applied.extend(entries);
             }
             Action::Send(_) | Action::Event(_) => {}
+            Action::SendSnapshot(_) | Action::Restore(_) => {
+                unreachable!("no snapshot is built in these tests")
+            }
         }
     }
     applied
@@ -76,6 +80,7 @@ fn view<'a>(id: u64, node: &'a Node, applied: &'a [Entry]) -> NodeView<'a> {
     NodeView {
         id: NodeId(id),
         node: Some(node),
+        restored: LogId::default(),
         applied,
     }
 }
@@ -128,6 +133,7 @@ fn leaders_of_one_term_are_remembered_across_checks() {
             NodeView {
                 id: NodeId(1),
                 node: None,
+                restored: LogId::default(),
                 applied: &[],
             },
             view(2, &second, &[]),

@@ -4,6 +4,7 @@
 use crate::log::FollowerAppend;
 use crate::message::{AppendResponse, MessageBody};
 use crate::shared::Shared;
+use crate::snapshot::SnapshotMetadata;
 use crate::types::{Entry, Index, LogId, NodeId, Term};
 
 impl Shared {
@@ -58,6 +59,56 @@ impl Shared {
                     "dropping a malformed append"
                 );
             }
+        }
+    }
+
+    /// Handles the current leader's `InstallSnapshot`, whose data the driver holds.
+    ///
+    /// A snapshot at or below the commit index is old news (a duplicate, or one overtaken
+    /// by appends): the answer says how far this node already matches. A snapshot whose
+    /// last entry the log holds is just an append with nothing new: the entries after it
+    /// stay, since the leader may already count them. Only otherwise does the snapshot
+    /// replace the log.
+    pub(crate) fn handle_install_snapshot(
+        &mut self,
+        leader: NodeId,
+        leader_term: Term,
+        snapshot: SnapshotMetadata,
+    ) {
+        let last = snapshot.last_included;
+        if last.term > leader_term || !snapshot.membership.is_well_formed() {
+            tracing::warn!(
+                node = self.id().0,
+                term = self.term().0,
+                from = leader.0,
+                %snapshot,
+                "dropping a malformed snapshot"
+            );
+            return;
+        }
+        if last.index <= self.commit {
+            tracing::debug!(
+                node = self.id().0,
+                %snapshot,
+                commit = self.commit.0,
+                "snapshot already covered by the commit index"
+            );
+            self.send_when_durable(
+                leader,
+                MessageBody::AppendEntriesResponse(AppendResponse::Accepted {
+                    matched: self.commit,
+                }),
+            );
+        } else if self.log.matches(last) {
+            self.handle_append(leader, leader_term, last, Vec::new(), last.index);
+        } else {
+            self.install_snapshot(snapshot);
+            self.send_when_durable(
+                leader,
+                MessageBody::AppendEntriesResponse(AppendResponse::Accepted {
+                    matched: last.index,
+                }),
+            );
         }
     }
 

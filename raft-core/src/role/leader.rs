@@ -11,6 +11,7 @@ use crate::progress::{Progress, ReplicationState};
 use crate::quorum::{Membership, VoteResult};
 use crate::read::{self, ReadQueue, Requester};
 use crate::shared::Shared;
+use crate::snapshot::SnapshotTransfer;
 use crate::status::FollowerStatus;
 use crate::types::{ENTRY_OVERHEAD_BYTES, Entry, Index, LogId, NodeId, Payload};
 
@@ -293,6 +294,28 @@ impl LeaderState {
         }
     }
 
+    /// The transport's report on the snapshot sent to `follower`.
+    pub(crate) fn snapshot_sent(
+        &mut self,
+        shared: &mut Shared,
+        follower: NodeId,
+        outcome: SnapshotTransfer,
+    ) {
+        let Some(progress) = self.progress.get_mut(&follower) else {
+            return;
+        };
+        let delivered = outcome == SnapshotTransfer::Delivered;
+        if progress.snapshot_reported(delivered) {
+            tracing::debug!(
+                node = shared.id().0,
+                follower = follower.0,
+                ?outcome,
+                next = progress.next.0,
+                "snapshot transfer reported"
+            );
+        }
+    }
+
     /// Handles a follower's answer to a heartbeat: a follower that lags gets a fresh
     /// append, which also finds out whether appends to it were lost.
     pub(crate) fn handle_heartbeat_response(
@@ -538,6 +561,8 @@ impl LeaderState {
                 next: progress.next,
                 state: progress.state,
                 in_flight: progress.in_flight(),
+                pending_snapshot: (progress.state == ReplicationState::Snapshot)
+                    .then_some(progress.pending_snapshot),
             })
             .collect()
     }
@@ -547,6 +572,9 @@ impl LeaderState {
 /// `even_if_empty`, an entry-less append goes out when nothing else would, to carry the
 /// commit index or to check an optimistic match point.
 fn send_appends(progress: &mut Progress, shared: &mut Shared, peer: NodeId, even_if_empty: bool) {
+    if progress.state == ReplicationState::Snapshot {
+        return;
+    }
     let window = shared.config.append_in_flight_max();
     let bytes_max = shared.config.append_bytes_max();
     let last_index = shared.log.last_index();
@@ -577,8 +605,8 @@ fn send_appends(progress: &mut Progress, shared: &mut Shared, peer: NodeId, even
 }
 
 /// Sends `peer` one append of `entries` following `previous_index`, and records it in the
-/// follower's progress. Returns false, sending nothing, if the leader's log no longer holds
-/// the entry at `previous_index`.
+/// follower's progress. Returns false, sending no append, if the leader's log no longer
+/// holds the entry at `previous_index`: the follower needs a snapshot instead.
 fn send_append(
     progress: &mut Progress,
     shared: &mut Shared,
@@ -587,12 +615,7 @@ fn send_append(
     entries: Vec<Entry>,
 ) -> bool {
     let Some(previous_term) = shared.log.term_at(previous_index) else {
-        tracing::error!(
-            node = shared.id().0,
-            peer = peer.0,
-            index = previous_index.0,
-            "the entry before a follower's next index is not in the log"
-        );
+        send_snapshot(progress, shared, peer);
         return false;
     };
     progress.sent(entries.last().map(Entry::index));
@@ -609,6 +632,35 @@ fn send_append(
         },
     );
     true
+}
+
+/// Sends `peer` the newest durable snapshot, which covers everything the leader compacted.
+fn send_snapshot(progress: &mut Progress, shared: &mut Shared, peer: NodeId) {
+    let base = shared.log.base().index;
+    let Some(snapshot) = shared
+        .snapshot
+        .as_ref()
+        .filter(|snapshot| snapshot.last_included.index >= base)
+    else {
+        // The snapshot that covers the compacted prefix is not durable yet (this node
+        // installed it just before it was elected): try again on the next answer.
+        tracing::debug!(
+            node = shared.id().0,
+            peer = peer.0,
+            "a follower needs a snapshot that is not durable yet"
+        );
+        return;
+    };
+    let snapshot = snapshot.clone();
+    tracing::debug!(
+        node = shared.id().0,
+        peer = peer.0,
+        %snapshot,
+        matched = progress.matched.0,
+        "sending a snapshot"
+    );
+    progress.snapshot_started(snapshot.last_included.index);
+    shared.send_snapshot(peer, snapshot);
 }
 
 /// Moves a lagging follower forward when the leader may have lost track of it (its answers

@@ -34,6 +34,7 @@ pub(crate) fn log_of(terms: &[u64]) -> Vec<Entry> {
 /// vote, nothing applied.
 pub(crate) fn recovered(voters: u64, term: u64, terms: &[u64]) -> Recovered {
     Recovered {
+        snapshot: None,
         hard_state: HardState {
             term: Term(term),
             vote: None,
