@@ -559,4 +559,80 @@ mod tests {
         assert_eq!(log.payload_bytes_between(Index(1), Index(2)), entry_bytes);
         assert_eq!(log.payload_bytes_between(Index(3), Index(2)), 0);
     }
+
+    // Compaction drops a prefix but keeps terms, configurations and the hint logic above
+    // the new base.
+    #[test]
+    fn compaction_keeps_the_rest() {
+        let mut log = log_of(&[1, 1, 2, 2, 3]);
+        log.compact_through(Index(3));
+        assert_eq!(log.base(), LogId::new(2, 3));
+        assert_eq!(log.first_index(), Index(4));
+        assert_eq!(log.term_at(Index(3)), Some(Term(2)));
+        assert_eq!(log.term_at(Index(2)), None);
+        assert!(log.entry(Index(3)).is_none());
+        assert_eq!(log.last_id(), LogId::new(3, 5));
+        assert_eq!(log.durable_index(), Index(5));
+        // Compacting at or below the base changes nothing.
+        log.compact_through(Index(2));
+        assert_eq!(log.base(), LogId::new(2, 3));
+        log.compact_through(Index(5));
+        assert_eq!(log.last_id(), LogId::new(3, 5));
+        assert_eq!(log.iter().count(), 0);
+    }
+
+    // Below its base a leader knows no terms: only a hint naming the base itself confirms
+    // a match there; anything else points below the base, where a snapshot is needed.
+    #[test]
+    fn match_candidates_below_the_base_ask_for_a_snapshot() {
+        let mut leader = log_of(&[1, 1, 2, 2, 3, 3]);
+        leader.compact_through(Index(4));
+        assert_eq!(leader.match_candidate(LogId::new(2, 4)), Index(4));
+        assert_eq!(leader.match_candidate(LogId::new(1, 4)), Index(3));
+        assert_eq!(leader.match_candidate(LogId::new(1, 2)), Index(2));
+        assert_eq!(leader.match_candidate(LogId::new(0, 0)), Index(0));
+        // Above the base the usual walk applies, bottoming out at the base.
+        assert_eq!(leader.match_candidate(LogId::new(3, 6)), Index(6));
+        assert_eq!(leader.match_candidate(LogId::new(2, 6)), Index(4));
+    }
+
+    // Installing a snapshot empties the log; the snapshot's index is not durable until
+    // the write carrying it is acknowledged, and the log write starts after it.
+    #[test]
+    fn installed_snapshot_is_durable_only_with_its_write() {
+        let mut log = log_of(&[1, 1, 1]);
+        log.install_snapshot(LogId::new(2, 10));
+        assert_eq!(log.last_id(), LogId::new(2, 10));
+        assert_eq!(log.first_index(), Index(11));
+        assert!(log.has_unflushed());
+        assert!(log.durable_index() < Index(10));
+        let write = log.take_unflushed(WriteId(1)).expect("a write");
+        assert_eq!(write.first_index, Index(11));
+        assert!(write.entries.is_empty());
+        assert!(log.durable_index() < Index(10));
+        log.acknowledge(WriteId(1));
+        assert_eq!(log.durable_index(), Index(10));
+        // Appends after the snapshot then proceed as usual.
+        assert_eq!(
+            log.append_from_leader(LogId::new(2, 10), vec![entry(2, 11)], Term(2), Index(10)),
+            FollowerAppend::Matched { last: Index(11) }
+        );
+    }
+
+    // An append whose previous entry lies below the base matches by definition (those
+    // entries are committed), and only the entries after the base are taken.
+    #[test]
+    fn appends_reaching_below_the_base_match() {
+        let mut log = log_of(&[1, 1, 1, 1]);
+        log.compact_through(Index(3));
+        let outcome = log.append_from_leader(
+            LogId::new(1, 1),
+            vec![entry(1, 2), entry(1, 3), entry(1, 4), entry(1, 5)],
+            Term(1),
+            Index(3),
+        );
+        assert_eq!(outcome, FollowerAppend::Matched { last: Index(5) });
+        assert_eq!(log.last_id(), LogId::new(1, 5));
+        assert_eq!(log.base(), LogId::new(1, 3));
+    }
 }

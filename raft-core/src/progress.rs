@@ -267,4 +267,49 @@ mod tests {
         assert!(progress.rejected(Index(4), Index(0)));
         assert_eq!(progress.next, Index(4));
     }
+
+    // While a snapshot is sent nothing else goes; a failure probes again from the match
+    // point, a delivery probes right after the snapshot, and an acceptance at or past it
+    // streams at once (the transitions etcd's progress tests describe).
+    #[test]
+    fn snapshot_reports_move_progress() {
+        let mut progress = Progress::new(Index(20));
+        progress.accepted(Index(3));
+        progress.snapshot_started(Index(15));
+        assert_eq!(progress.state, ReplicationState::Snapshot);
+        assert!(!progress.can_send(8));
+        // Answers to appends sent before the snapshot change nothing.
+        assert!(!progress.rejected(Index(10), Index(2)));
+        progress.accepted(Index(5));
+        assert_eq!(progress.state, ReplicationState::Snapshot);
+        assert_eq!(progress.matched, Index(5));
+
+        assert!(progress.snapshot_reported(false));
+        assert_eq!(progress.state, ReplicationState::Probe);
+        assert_eq!(progress.next, Index(6));
+        assert!(
+            !progress.can_send(8),
+            "paused until the next heartbeat answer"
+        );
+        progress.heartbeat_answered();
+        assert!(progress.can_send(8));
+        // A report outside the snapshot state is stale.
+        assert!(!progress.snapshot_reported(true));
+
+        progress.snapshot_started(Index(15));
+        assert!(progress.snapshot_reported(true));
+        assert_eq!(progress.state, ReplicationState::Probe);
+        assert_eq!(progress.next, Index(16));
+        assert!(!progress.can_send(8), "waits for the follower's answer");
+        progress.accepted(Index(15));
+        assert_eq!(progress.state, ReplicationState::Replicate);
+        assert_eq!(progress.next, Index(16));
+
+        // No report needed: an acceptance at or past the snapshot streams at once.
+        progress.snapshot_started(Index(30));
+        progress.accepted(Index(31));
+        assert_eq!(progress.state, ReplicationState::Replicate);
+        assert_eq!(progress.next, Index(32));
+        assert_eq!(progress.pending_snapshot, Index(0));
+    }
 }

@@ -379,6 +379,18 @@ impl SafetyChecker {
                     );
                 }
                 Some(_) => {}
+                // The node committed the entry and compacted it away before the checker
+                // looked at its log: the applied copy is the one it committed.
+                None if view.node.is_some_and(|node| node.commit_index() >= index) => {
+                    let binding_from = view.node.map_or(Term(0), Node::term);
+                    self.committed.insert(
+                        index,
+                        CommittedEntry {
+                            entry: entry.clone(),
+                            binding_from,
+                        },
+                    );
+                }
                 None => {
                     return violation(
                         "state machine safety",

@@ -191,6 +191,12 @@ pub struct Statistics {
     pub pauses: u64,
     /// Partitions and clogs injected.
     pub network_faults: u64,
+    /// Snapshots the state machines built for compaction.
+    pub snapshots_built: u64,
+    /// Snapshots leaders sent to followers behind their compaction point.
+    pub snapshots_sent: u64,
+    /// State machines restored from a snapshot (after an install, or a restart).
+    pub snapshots_restored: u64,
     /// 1 when the linearizability search ran out of budget on some key (the history is
     /// then neither confirmed nor refuted), else 0.
     pub linearizability_inconclusive: u64,
@@ -663,6 +669,8 @@ impl Simulation {
                         }
                     };
                     let last = snapshot.last_included;
+                    self.statistics.snapshots_restored += 1;
+                    let server = self.server(id);
                     server.machine.restore(&data);
                     server.restored = last;
                     server.applied.clear();
@@ -692,6 +700,7 @@ impl Simulation {
                         && node.snapshot_built(applied).is_ok()
                     {
                         server.staged_snapshots.insert(applied, data);
+                        self.statistics.snapshots_built += 1;
                     }
                 }
                 Action::Event(NodeEvent::ReadReady { id: read, index }) => {
@@ -747,6 +756,9 @@ impl Simulation {
                 .next(),
             None => None,
         };
+        if data.is_some() {
+            self.statistics.snapshots_sent += 1;
+        }
         match (arrival, data) {
             (Some(arrival), Some(data)) => {
                 self.queue

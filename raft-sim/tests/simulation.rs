@@ -140,6 +140,80 @@ fn a_wrong_state_machine_is_caught() {
     assert_eq!(failure.kind(), "linearizability", "{failure}");
 }
 
+/// The key-value store with a restore that keeps the current state instead of loading the
+/// snapshot: a replica restored from a snapshot silently misses every write it covers.
+#[derive(Default)]
+struct IgnoresSnapshots(KeyValueStore);
+
+impl StateMachine for IgnoresSnapshots {
+    fn apply(&mut self, call: &Call) -> Return {
+        self.0.apply(call)
+    }
+
+    fn snapshot(&self) -> bytes::Bytes {
+        self.0.snapshot()
+    }
+
+    fn restore(&mut self, _snapshot: &[u8]) {}
+}
+
+// Under faults with small snapshot thresholds, state machines build snapshots, leaders send
+// them to followers behind their compaction point, and replicas restore them (after an
+// install or a restart), with every checker green.
+#[test]
+fn snapshots_are_built_sent_and_restored_under_faults() {
+    let mut built = 0;
+    let mut sent = 0;
+    let mut restored = 0;
+    for seed in 0..6 {
+        let report = Simulation::new(options(seed, FaultProfile::All), TraceMode::Off)
+            .expect("valid options")
+            .run();
+        assert!(
+            report.failure.is_none(),
+            "seed {seed}: {:?}",
+            report.failure
+        );
+        assert!(report.plan.snapshot_log_bytes <= 16 * 1024);
+        built += report.statistics.snapshots_built;
+        sent += report.statistics.snapshots_sent;
+        restored += report.statistics.snapshots_restored;
+    }
+    assert!(
+        built > 0 && sent > 0 && restored > 0,
+        "{built} {sent} {restored}"
+    );
+}
+
+// A state machine that ignores the snapshots it is asked to restore diverges from its
+// peers, and the run reports it: the checkers see through snapshots.
+#[test]
+fn a_state_machine_that_ignores_snapshots_is_caught() {
+    let caught = (0..10).find_map(|seed| {
+        let options = options(seed, FaultProfile::Crash);
+        let keys = options.keys;
+        let report = Simulation::with_application(
+            options,
+            TraceMode::Off,
+            Box::new(|| -> Box<dyn StateMachine> { Box::new(IgnoresSnapshots::default()) }),
+            Box::new(KeyValueWorkload::new(keys)),
+        )
+        .expect("valid")
+        .run();
+        report
+            .failure
+            .filter(|_| report.statistics.snapshots_restored > 0)
+    });
+    let failure = caught.expect("some seed restores a snapshot and is caught");
+    assert!(
+        matches!(
+            failure.kind(),
+            "state machine determinism" | "linearizability"
+        ),
+        "{failure}"
+    );
+}
+
 // A cluster that cannot serve clients within the liveness bound is reported as a liveness
 // failure, not passed.
 #[test]

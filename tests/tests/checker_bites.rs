@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use raft_core::{
     Action, Config, Entry, HardState, Index, LogId, Membership, Node, NodeId, Payload, Recovered,
-    Role, Term,
+    Role, SnapshotMetadata, Term,
 };
 use raft_tests::{Cluster, NodeView, SafetyChecker, Violation};
 
@@ -351,4 +351,74 @@ fn legitimate_history_passes() {
             "{id}"
         );
     }
+}
+
+/// A node started from a snapshot ending at `last` (term `last.0`, index `last.1`), with
+/// its state machine at the snapshot.
+fn node_from_snapshot(id: u64, voters: &[u64], last: (u64, u64)) -> Node {
+    let config = Config::builder(NodeId(id))
+        .build()
+        .expect("default configuration is valid");
+    let recovered = Recovered {
+        hard_state: HardState {
+            term: Term(last.0),
+            vote: None,
+        },
+        membership: membership(voters),
+        snapshot: Some(SnapshotMetadata {
+            last_included: LogId::new(last.0, last.1),
+            membership: membership(voters),
+        }),
+        entries: Vec::new(),
+        applied: Index(last.1),
+    };
+    Node::new(config, recovered).expect("recovered state is consistent")
+}
+
+// A log compacted through an entry other than the one committed at that index breaks
+// state machine safety, although the compacted entries themselves are gone.
+#[test]
+fn compaction_through_an_uncommitted_entry_is_caught() {
+    let entries = vec![
+        command(1, 1, b"a"),
+        command(1, 2, b"b"),
+        command(1, 3, b"c"),
+    ];
+    let committed = recovered_node(1, &[1, 2], 1, entries, 3);
+    let mut checker = SafetyChecker::new();
+    checker
+        .check(&[view(1, &committed, &[])])
+        .expect("one node's committed log is fine");
+    let agreeing = node_from_snapshot(2, &[1, 2], (1, 3));
+    checker
+        .check(&[view(2, &agreeing, &[])])
+        .expect("a snapshot of the committed entry is fine");
+    let diverging = node_from_snapshot(3, &[1, 2], (2, 3));
+    let violation = expect_violation(
+        checker.check(&[view(3, &diverging, &[])]),
+        "state machine safety",
+    );
+    assert!(violation.detail.contains("compacted"), "{violation}");
+}
+
+// A state machine restored from a snapshot of something never committed there breaks
+// state machine safety.
+#[test]
+fn restoring_an_uncommitted_snapshot_is_caught() {
+    let entries = vec![command(1, 1, b"a"), command(1, 2, b"b")];
+    let committed = recovered_node(1, &[1, 2], 1, entries, 2);
+    let mut checker = SafetyChecker::new();
+    checker
+        .check(&[view(1, &committed, &[])])
+        .expect("one node's committed log is fine");
+    let violation = expect_violation(
+        checker.check(&[NodeView {
+            id: NodeId(2),
+            node: None,
+            restored: LogId::new(3, 2),
+            applied: &[],
+        }]),
+        "state machine safety",
+    );
+    assert!(violation.detail.contains("restored"), "{violation}");
 }

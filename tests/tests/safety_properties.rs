@@ -1,6 +1,7 @@
 //! Property test: random schedules of ticks, message faults (loss, duplication,
 //! reordering, partitions), proposals, elections, leadership transfers, reads,
-//! configuration changes, delayed durability and crashes never break Raft's safety
+//! configuration changes, snapshots and compaction, delayed durability and crashes never
+//! break Raft's safety
 //! properties, and a healed cluster, once every server is a voter again, always makes
 //! progress.
 
@@ -12,7 +13,9 @@ use bytes::Bytes;
 use common::{current_leader, take_at, trace_tail};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use raft_core::{Index, LogId, Membership, Node, NodeId, Payload, Proposal, Role};
+use raft_core::{
+    Index, LogId, Membership, MessageBody, Node, NodeId, Payload, Proposal, Role, SnapshotTransfer,
+};
 use raft_tests::{Cluster, Violation};
 
 /// The largest cluster the strategy builds; node choices are taken modulo the size.
@@ -73,6 +76,8 @@ enum Step {
     TransferLeader(usize),
     /// Ask a node for a linearizable read (refusals and outcomes are ignored).
     ReadIndex(usize),
+    /// Build a snapshot of a node's state machine now (refusals are legitimate).
+    Snapshot(usize),
     /// Cut the nodes whose bit is set off from the others, both ways, until `Heal`.
     Partition(u8),
     /// Restore every link cut by `Partition`.
@@ -103,6 +108,8 @@ struct Tuning {
     append_in_flight_max: usize,
     append_bytes_max: usize,
     forward_proposals: bool,
+    snapshot_log_bytes: usize,
+    compaction_trailing_entries: u64,
 }
 
 /// One generated case.
@@ -138,6 +145,7 @@ fn step_strategy() -> impl Strategy<Value = Step> {
         6 => change_strategy().prop_map(Step::ChangeMembership),
         3 => node().prop_map(Step::TransferLeader),
         4 => node().prop_map(Step::ReadIndex),
+        3 => node().prop_map(Step::Snapshot),
         2 => (1..(1u8 << SIZE_MAX) - 1).prop_map(Step::Partition),
         2 => Just(Step::Heal),
     ]
@@ -159,6 +167,10 @@ fn tuning_strategy() -> impl Strategy<Value = Tuning> {
         prop_oneof![Just(1usize), Just(2), Just(4), Just(256)],
         prop_oneof![Just(1usize), Just(8), Just(1024 * 1024)],
         any::<bool>(),
+        // Snapshots asked for every few entries, or (with the default) only when a step
+        // builds one.
+        prop_oneof![Just(100usize), Just(400), Just(8 * 1024 * 1024)],
+        prop_oneof![Just(0u64), Just(2), Just(8)],
     )
         .prop_map(
             |(
@@ -166,6 +178,8 @@ fn tuning_strategy() -> impl Strategy<Value = Tuning> {
                 append_in_flight_max,
                 append_bytes_max,
                 forward,
+                snapshot_log_bytes,
+                compaction_trailing_entries,
             )| {
                 Tuning {
                     election_ticks,
@@ -173,6 +187,8 @@ fn tuning_strategy() -> impl Strategy<Value = Tuning> {
                     append_in_flight_max,
                     append_bytes_max,
                     forward_proposals: forward,
+                    snapshot_log_bytes,
+                    compaction_trailing_entries,
                 }
             },
         )
@@ -203,6 +219,8 @@ fn build_cluster(scenario: &Scenario) -> Cluster {
             .append_in_flight_max(tuning.append_in_flight_max)
             .append_bytes_max(tuning.append_bytes_max)
             .forward_proposals(tuning.forward_proposals)
+            .snapshot_log_bytes(tuning.snapshot_log_bytes)
+            .compaction_trailing_entries(tuning.compaction_trailing_entries)
     });
     cluster.auto_sync = scenario.auto_sync;
     cluster.panic_on_violation = false;
@@ -302,7 +320,12 @@ fn run_step(cluster: &mut Cluster, size: u64, step: &Step, commands: &mut u64) {
             }
         }
         Step::Drop(position) => {
-            take_at(cluster, position);
+            // The transport notices a lost snapshot transfer and says so.
+            if let Some(message) = take_at(cluster, position)
+                && matches!(message.body, MessageBody::InstallSnapshot { .. })
+            {
+                cluster.report_snapshot(message.from, message.to, SnapshotTransfer::Failed);
+            }
         }
         Step::Duplicate(position) => {
             let count = cluster.in_flight().len();
@@ -363,6 +386,12 @@ fn run_step(cluster: &mut Cluster, size: u64, step: &Step, commands: &mut u64) {
         }
         Step::ReadIndex(raw) => {
             let _ = cluster.read_index(node(raw));
+        }
+        Step::Snapshot(raw) => {
+            let id = node(raw);
+            if cluster.is_up(id) {
+                let _ = cluster.snapshot(id);
+            }
         }
         Step::Partition(mask) => {
             let side: Vec<NodeId> = (0..size)
@@ -603,6 +632,8 @@ fn fault_free_schedule_is_safe_and_live() {
             append_in_flight_max: 2,
             append_bytes_max: 8,
             forward_proposals: true,
+            snapshot_log_bytes: 8 * 1024 * 1024,
+            compaction_trailing_entries: 0,
         },
         steps: steps
             .into_iter()
@@ -628,6 +659,8 @@ fn stalled_follower_scenario() -> Scenario {
             append_in_flight_max: 1,
             append_bytes_max: 1,
             forward_proposals: false,
+            snapshot_log_bytes: 8 * 1024 * 1024,
+            compaction_trailing_entries: 0,
         },
         steps: vec![
             Tick(0),

@@ -225,6 +225,9 @@ fn write_summary(
         total.crashes += statistics.crashes;
         total.pauses += statistics.pauses;
         total.network_faults += statistics.network_faults;
+        total.snapshots_built += statistics.snapshots_built;
+        total.snapshots_sent += statistics.snapshots_sent;
+        total.snapshots_restored += statistics.snapshots_restored;
         total.linearizability_inconclusive += statistics.linearizability_inconclusive;
     }
     let seconds = wall.as_secs_f64().max(1e-9);
@@ -246,7 +249,7 @@ fn write_summary(
             ""
         }
     )?;
-    let rows: [(&str, String); 12] = [
+    let rows: [(&str, String); 13] = [
         ("seeds run", grouped(outcomes.len() as u64)),
         ("failures", grouped(failures as u64)),
         ("elections", grouped(total.elections)),
@@ -267,6 +270,15 @@ fn write_summary(
                 grouped(total.crashes),
                 grouped(total.pauses),
                 grouped(total.network_faults)
+            ),
+        ),
+        (
+            "snapshots",
+            format!(
+                "{} built / {} sent / {} restored",
+                grouped(total.snapshots_built),
+                grouped(total.snapshots_sent),
+                grouped(total.snapshots_restored)
             ),
         ),
         (
