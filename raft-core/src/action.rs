@@ -29,8 +29,10 @@ pub enum Action {
     /// driver stored at that index; the driver moves its data to the receiver however it
     /// likes (chunked, on its own connection), and the receiving driver hands the message
     /// to [`Node::step`](crate::Node::step) once the whole snapshot has arrived. Report
-    /// the outcome on this side with [`Node::snapshot_sent`](crate::Node::snapshot_sent):
-    /// until then the leader sends this follower no entries.
+    /// the outcome on this side with [`Node::snapshot_sent`](crate::Node::snapshot_sent),
+    /// exactly once: until then the leader sends this follower no entries. A driver that
+    /// no longer holds that snapshot (a newer one replaced it) reports a failure, and the
+    /// leader names the newer one next time.
     SendSnapshot(Message),
     /// Replace the state machine's state with the snapshot named here (stored durably by
     /// an earlier write), then report its last index with
@@ -139,7 +141,9 @@ pub enum Event {
     },
     /// The configuration in effect changed: read it with
     /// [`Node::membership`](crate::Node::membership). It comes from the configuration
-    /// entry at `index` (0: the recovered configuration, after that entry was truncated).
+    /// entry at `index`, or, when the log holds no configuration entry (they were
+    /// truncated or compacted), from the log's starting point: a snapshot whose last index
+    /// is `index`, or the initial configuration at 0.
     MembershipChanged {
         /// The index of the configuration entry now in effect.
         index: Index,

@@ -82,6 +82,7 @@ impl Recovered {
                 });
             }
             if previous_term.is_some_and(|term| entry.term() < term)
+                || (entry.index() > base.index && entry.term() < base.term)
                 || entry.term() > self.hard_state.term
             {
                 return Err(RecoveryError::EntryTermOutOfOrder {

@@ -287,6 +287,16 @@ impl Shared {
     /// or removes this node while its log is the longest: the others cannot win without
     /// its vote, so unless it campaigns (its votes counted under the new configuration,
     /// its own excluded) the cluster would wait forever.
+    /// The configuration in effect and the index of the entry it comes from: the newest
+    /// configuration entry in the log, or, when the log holds none, the configuration at
+    /// the log's base (a snapshot's, or a new cluster's at index 0).
+    pub(crate) fn configuration_in_effect(&self) -> (Index, &Membership) {
+        match self.log.latest_configuration() {
+            Some((index, membership)) => (*index, membership),
+            None => (self.log.base().index, &self.base_membership),
+        }
+    }
+
     pub(crate) fn may_campaign(&self) -> bool {
         let me = self.id();
         if self.membership.is_voter(me) {
@@ -302,10 +312,7 @@ impl Shared {
     /// Brings `membership` in line with the log after entries were appended or truncated,
     /// announcing a change.
     pub(crate) fn refresh_membership(&mut self) {
-        let (index, latest) = match self.log.latest_configuration() {
-            Some((index, latest)) => (*index, latest),
-            None => (Index(0), &self.base_membership),
-        };
+        let (index, latest) = self.configuration_in_effect();
         if *latest != self.membership {
             self.membership = latest.clone();
             tracing::info!(
@@ -461,7 +468,20 @@ impl Shared {
             self.snapshot = Some(snapshot.clone());
         }
         match origin {
-            SnapshotOrigin::Installed => self.outbox.push_back(Action::Restore(snapshot)),
+            SnapshotOrigin::Installed => {
+                // A later install on its way replaces this snapshot in storage, so the
+                // state machine waits for that one (a crash first restores this one from
+                // storage on restart).
+                let superseded = self
+                    .snapshot_writes
+                    .iter()
+                    .map(|write| write.origin)
+                    .chain(self.snapshot_unflushed.iter().map(|(_, origin)| *origin))
+                    .any(|origin| origin == SnapshotOrigin::Installed);
+                if !superseded {
+                    self.outbox.push_back(Action::Restore(snapshot));
+                }
+            }
             SnapshotOrigin::Built => {
                 let through = Index(
                     last.index

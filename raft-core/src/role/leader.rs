@@ -168,10 +168,10 @@ impl LeaderState {
     /// After a commit: leaves a committed joint configuration, and notices when a
     /// committed configuration removed this node.
     fn after_commit(&mut self, shared: &mut Shared) {
-        let Some((index, latest)) = shared.log.latest_configuration() else {
-            return;
-        };
-        if *index > shared.commit {
+        // The configuration may come from a snapshot (the log holds no configuration
+        // entry then): a joint one must still be left, a removal still obeyed.
+        let (index, latest) = shared.configuration_in_effect();
+        if index > shared.commit {
             return;
         }
         if latest.is_joint() {
