@@ -69,8 +69,8 @@ pub enum MessageBody {
     /// the follower answers with an acceptance at the snapshot's last index once it is
     /// durable.
     InstallSnapshot {
-        /// The snapshot sent.
-        snapshot: SnapshotMetadata,
+        /// The snapshot sent (boxed: it is rare, and every other message stays small).
+        snapshot: Box<SnapshotMetadata>,
     },
     /// The leader asserts its leadership and shares its commit index, capped at what the
     /// receiver is known to hold.

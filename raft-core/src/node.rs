@@ -416,7 +416,7 @@ impl Node {
             MessageBody::InstallSnapshot { snapshot } => {
                 if self.accept_leader(from) {
                     self.shared
-                        .handle_install_snapshot(from, message.term, snapshot);
+                        .handle_install_snapshot(from, message.term, *snapshot);
                 }
             }
             MessageBody::Heartbeat { commit, round } => {

@@ -117,7 +117,7 @@ impl Shared {
         if let Some(snapshot) = &snapshot
             && applied < snapshot_index
         {
-            outbox.push_back(Action::Restore(snapshot.clone()));
+            outbox.push_back(Action::Restore(Box::new(snapshot.clone())));
         }
         let handed_out = applied.max(snapshot_index);
         let timers = Timers::new(
@@ -190,7 +190,10 @@ impl Shared {
 
     /// Asks the driver to send `to` the data of `snapshot` with an `InstallSnapshot`.
     pub(crate) fn send_snapshot(&mut self, to: NodeId, snapshot: SnapshotMetadata) {
-        let message = self.message(to, self.term(), MessageBody::InstallSnapshot { snapshot });
+        let body = MessageBody::InstallSnapshot {
+            snapshot: Box::new(snapshot),
+        };
+        let message = self.message(to, self.term(), body);
         self.outbox.push_back(Action::SendSnapshot(message));
     }
 
@@ -383,7 +386,7 @@ impl Shared {
                 snapshot: snapshot.clone(),
                 origin,
             });
-            snapshot
+            Box::new(snapshot)
         });
         let log = self.log.take_unflushed(id);
         self.outbox.push_back(Action::Persist(Write {
@@ -479,7 +482,7 @@ impl Shared {
                     .chain(self.snapshot_unflushed.iter().map(|(_, origin)| *origin))
                     .any(|origin| origin == SnapshotOrigin::Installed);
                 if !superseded {
-                    self.outbox.push_back(Action::Restore(snapshot));
+                    self.outbox.push_back(Action::Restore(Box::new(snapshot)));
                 }
             }
             SnapshotOrigin::Built => {

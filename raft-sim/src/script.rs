@@ -310,7 +310,7 @@ impl Cluster {
                     };
                     let index = snapshot.last_included.index;
                     match server.storage.snapshot() {
-                        Some((stored, data)) if stored == snapshot => {
+                        Some((stored, data)) if stored == &**snapshot => {
                             self.snapshots_in_flight.insert((id, index), data.clone());
                             self.in_flight.push_back(message);
                         }
@@ -325,7 +325,7 @@ impl Cluster {
                     let Some((stored, data)) = server.storage.snapshot() else {
                         panic!("{id} restores a snapshot it never stored");
                     };
-                    assert_eq!(*stored, snapshot, "{id} restores the stored snapshot");
+                    assert_eq!(*stored, *snapshot, "{id} restores the stored snapshot");
                     server.applied = data.clone();
                     node.applied(snapshot.last_included.index)
                         .expect("the snapshot's index was handed out");

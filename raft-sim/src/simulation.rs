@@ -662,7 +662,7 @@ impl Simulation {
                 Action::Restore(snapshot) => {
                     let server = self.server(id);
                     let data = match server.storage.snapshot() {
-                        Some((stored, data)) if *stored == snapshot => data.clone(),
+                        Some((stored, data)) if *stored == *snapshot => data.clone(),
                         _ => {
                             self.fail_driver(id, "restoring a snapshot that is not stored");
                             return;
@@ -742,7 +742,7 @@ impl Simulation {
         let (from, to) = (message.from, message.to);
         let incarnation = self.server(id).incarnation;
         let data = match self.server(id).storage.snapshot() {
-            Some((stored, data)) if stored == snapshot => Some(data.clone()),
+            Some((stored, data)) if stored == &**snapshot => Some(data.clone()),
             _ => None,
         };
         let now = self.now;

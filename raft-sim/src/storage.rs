@@ -73,7 +73,7 @@ impl<Data: Clone> InMemoryStorage<Data> {
             // The entries the snapshot covers are no longer needed.
             let through = snapshot.last_included.index;
             self.entries.retain(|entry| entry.index() > through);
-            self.snapshot = Some((snapshot, data));
+            self.snapshot = Some((*snapshot, data));
         }
         if let Some(log) = write.log {
             self.entries.retain(|entry| entry.index() < log.first_index);

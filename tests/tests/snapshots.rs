@@ -51,7 +51,7 @@ fn is_install_snapshot(message: &Message) -> bool {
 /// The snapshot an `InstallSnapshot` carries.
 fn snapshot_of(message: &Message) -> Option<&SnapshotMetadata> {
     match &message.body {
-        MessageBody::InstallSnapshot { snapshot } => Some(snapshot),
+        MessageBody::InstallSnapshot { snapshot } => Some(&**snapshot),
         _ => None,
     }
 }
@@ -624,7 +624,10 @@ fn restart_from_a_snapshot() {
         .storage
         .recovered(Membership::with_voters([n(1), n(2), n(3)]), Index(0));
     let mut fresh = Node::new(config, recovered).expect("consistent");
-    assert_eq!(fresh.poll_action(), Some(Action::Restore(snapshot.clone())));
+    assert_eq!(
+        fresh.poll_action(),
+        Some(Action::Restore(Box::new(snapshot.clone())))
+    );
     assert_eq!(fresh.poll_action(), None);
     assert!(fresh.applied(snapshot_index.next()).is_err());
     fresh.applied(snapshot_index).expect("the snapshot's index");
@@ -806,7 +809,7 @@ fn snapshot_built_refuses_unapplied_and_stale_snapshots() {
     assert!(
         actions.iter().any(|action| matches!(
             action,
-            Action::Persist(write) if write.snapshot.as_ref() == Some(&snapshot)
+            Action::Persist(write) if write.snapshot.as_deref() == Some(&snapshot)
         )),
         "a write stores the snapshot: {actions:?}"
     );
