@@ -1,0 +1,301 @@
+//! Starting a node, and the handle through which the application talks to it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use raft_core::{NodeId, RecoveryError, Role, Status, Term};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::driver::{self, Command};
+use crate::machine::StateMachine;
+use crate::metrics::Metrics;
+use crate::options::NodeOptions;
+use crate::storage::{LogStore, StorageError};
+use crate::transport::{AddressBook, TransportCounters};
+
+/// Why a request through the handle failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// This node does not lead; ask the leader (its address when known).
+    #[error("not the leader (leader: {})", describe_leader(*.leader, .address.as_deref()))]
+    NotLeader {
+        /// The leader this node knows of.
+        leader: Option<NodeId>,
+        /// Where it listens for peers, from the replicated address book.
+        address: Option<String>,
+    },
+    /// The proposal's entry was overwritten by another leader's, or leadership changed
+    /// before a read was confirmed: it certainly did not take effect; try again.
+    #[error("superseded by a change of leader; it did not take effect")]
+    Superseded,
+    /// The outcome is unknown: the entry may or may not have been committed (the node
+    /// learned the log from a snapshot instead of applying the entry itself).
+    #[error("the outcome is unknown")]
+    OutcomeUnknown,
+    /// The node refused the request (too many pending, a transfer or a membership change
+    /// in progress, an invalid request); the reason is given.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// No answer within the time the caller allowed.
+    #[error("timed out")]
+    Timeout,
+    /// The node is shutting down or has stopped.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    /// The node's storage failed; it stopped.
+    #[error("storage failed: {0}")]
+    StorageFailed(String),
+}
+
+fn describe_leader(leader: Option<NodeId>, address: Option<&str>) -> String {
+    match (leader, address) {
+        (Some(leader), Some(address)) => format!("{leader} at {address}"),
+        (Some(leader), None) => leader.to_string(),
+        (None, _) => "unknown".to_string(),
+    }
+}
+
+/// Why [`start`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be read.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// What the store holds cannot start a node.
+    #[error("the stored state cannot start a node: {0}")]
+    Recovery(#[from] RecoveryError),
+    /// The peer listener could not be bound.
+    #[error("cannot listen for peers at {address}: {source}")]
+    Listen {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A thread could not be started.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// The role and leader of a node, as [`RaftHandle::watch`] reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoleInfo {
+    /// The node's role.
+    pub role: Role,
+    /// The node's term.
+    pub term: Term,
+    /// The leader it knows of.
+    pub leader: Option<NodeId>,
+}
+
+/// Talks to a running node. Cheap to clone; every clone talks to the same node.
+#[derive(Clone, Debug)]
+pub struct RaftHandle {
+    id: NodeId,
+    commands: mpsc::Sender<Command>,
+    roles: watch::Receiver<RoleInfo>,
+    addresses: watch::Receiver<AddressBook>,
+    metrics: Arc<Metrics>,
+    transport_counters: Arc<TransportCounters>,
+    stopped: watch::Receiver<Option<String>>,
+}
+
+/// Starts a node: recovers `store`, restores `machine` from the stored snapshot and log,
+/// binds the peer listener, and runs the driver on the current Tokio runtime.
+pub async fn start<M: StateMachine, S: LogStore>(
+    options: NodeOptions,
+    store: S,
+    machine: M,
+) -> Result<RaftHandle, StartError> {
+    let parts = driver::start(options, store, machine).await?;
+    Ok(RaftHandle {
+        id: parts.id,
+        commands: parts.commands,
+        roles: parts.roles,
+        addresses: parts.addresses,
+        metrics: parts.metrics,
+        transport_counters: parts.transport_counters,
+        stopped: parts.stopped,
+    })
+}
+
+impl RaftHandle {
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, ClientError>>) -> Command,
+    ) -> Result<T, ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| self.stopped_error())?;
+        answer.await.map_err(|_| self.stopped_error())?
+    }
+
+    fn stopped_error(&self) -> ClientError {
+        match self.stopped.borrow().as_ref() {
+            Some(reason) if reason.starts_with("storage") => {
+                ClientError::StorageFailed(reason.clone())
+            }
+            _ => ClientError::ShuttingDown,
+        }
+    }
+
+    /// Proposes `command`; resolves once it is committed and applied here, with the state
+    /// machine's response. Only the leader takes proposals.
+    pub async fn propose(&self, command: Bytes) -> Result<Bytes, ClientError> {
+        self.ask(|reply| Command::Propose { command, reply }).await
+    }
+
+    /// A linearizable read: `query` is answered by the state machine once it reflects
+    /// every write completed before this call (ReadIndex, confirmed by a heartbeat round
+    /// or the lease). Works on followers too, through the leader.
+    pub async fn read(&self, query: Bytes) -> Result<Bytes, ClientError> {
+        self.ask(|reply| Command::Read { query, reply }).await
+    }
+
+    /// Answers `query` from this node's state as it is now: fast, possibly stale.
+    pub async fn read_local(&self, query: Bytes) -> Result<Bytes, ClientError> {
+        self.ask(|reply| Command::ReadLocal { query, reply }).await
+    }
+
+    /// Records in the replicated address book that `node` listens at `address`; resolves
+    /// once committed and applied here. Do this before adding the node to the cluster.
+    pub async fn set_address(&self, node: NodeId, address: String) -> Result<(), ClientError> {
+        self.ask(|reply| Command::SetAddress {
+            node,
+            address,
+            reply,
+        })
+        .await
+    }
+
+    /// Changes the configuration to `voters` and `learners`; resolves once the change is
+    /// committed (a change of several voters goes through a joint configuration that the
+    /// leader leaves by itself).
+    pub async fn change_membership(
+        &self,
+        voters: BTreeSet<NodeId>,
+        learners: BTreeSet<NodeId>,
+    ) -> Result<(), ClientError> {
+        self.ask(|reply| Command::ChangeMembership {
+            voters,
+            learners,
+            reply,
+        })
+        .await
+    }
+
+    /// Adds `node`, listening at `address`, to the cluster: records its address, adds it
+    /// as a learner, waits until it has caught up with the log (at most `catch_up`), then
+    /// makes it a voter. A new voter that is far behind would otherwise slow every commit.
+    pub async fn add_voter(
+        &self,
+        node: NodeId,
+        address: String,
+        catch_up: Duration,
+    ) -> Result<(), ClientError> {
+        self.set_address(node, address).await?;
+        let status = self.status().await?;
+        let mut learners = status.membership.learners.clone();
+        let mut voters = status.membership.voters.clone();
+        if !voters.contains(&node) {
+            learners.insert(node);
+            self.change_membership(voters.clone(), learners.clone())
+                .await?;
+        }
+        let deadline = tokio::time::Instant::now() + catch_up;
+        loop {
+            let status = self.status().await?;
+            let caught_up = status
+                .followers
+                .iter()
+                .any(|follower| follower.id == node && follower.matched >= status.commit);
+            if caught_up || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        learners.remove(&node);
+        voters.insert(node);
+        self.change_membership(voters, learners).await
+    }
+
+    /// Removes `node` from the cluster (voter or learner).
+    pub async fn remove(&self, node: NodeId) -> Result<(), ClientError> {
+        let status = self.status().await?;
+        let mut voters = status.membership.voters.clone();
+        let mut learners = status.membership.learners.clone();
+        voters.remove(&node);
+        learners.remove(&node);
+        self.change_membership(voters, learners).await
+    }
+
+    /// Hands leadership to `target`; resolves once the transfer started (watch the role to
+    /// see it finish).
+    pub async fn transfer_leader(&self, target: NodeId) -> Result<(), ClientError> {
+        self.ask(|reply| Command::TransferLeader { target, reply })
+            .await
+    }
+
+    /// The node's status, with per-follower progress on a leader.
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        self.ask(|reply| Command::Status { reply }).await
+    }
+
+    /// The replicated address book as this node knows it.
+    pub fn addresses(&self) -> AddressBook {
+        self.addresses.borrow().clone()
+    }
+
+    /// Role, term and leader changes, as they happen.
+    pub fn watch(&self) -> watch::Receiver<RoleInfo> {
+        self.roles.clone()
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The metrics of this node and its transport in the Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render_prometheus(&self.transport_counters)
+    }
+
+    /// Stops the node. A leader first hands leadership to an up-to-date voter when it can
+    /// (waiting at most an election timeout), so that the cluster does not wait for an
+    /// election. Writes already issued are made durable before the storage stops.
+    pub async fn shutdown(&self) {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Shutdown { reply })
+            .await
+            .is_ok()
+        {
+            let _ = answer.await;
+        }
+    }
+
+    /// Resolves when the node has stopped, with the reason (`None`: a requested shutdown).
+    pub async fn stopped(&self) -> Option<String> {
+        let mut stopped = self.stopped.clone();
+        loop {
+            if let Some(reason) = stopped.borrow().clone() {
+                return (reason != driver::SHUTDOWN_REASON).then_some(reason);
+            }
+            if stopped.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Runs [`raft_core`] nodes for real: a driver task per node wiring the sans-IO core to
+//! TCP peers, timers, durable storage and the application's state machine.
+//!
+//! - [`storage`]: the [`LogStore`](storage::LogStore) trait, with a durable store in one
+//!   [redb](https://docs.rs/redb) file and an in-memory one for tests. Writes run on a
+//!   thread of their own and are committed in batches, one fsync per batch.
+//! - [`transport`]: TCP connections carrying length-prefixed postcard frames, with a
+//!   handshake, bounded queues, reconnection and snapshot chunking.
+//! - [`StateMachine`]: what the application implements; applies run on a thread of their
+//!   own.
+//! - [`start`] and [`RaftHandle`]: start a node and talk to it (propose, linearizable
+//!   reads, membership changes, leader transfer, status, role changes, shutdown).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod driver;
+mod handle;
+mod machine;
+pub mod metrics;
+mod options;
+pub mod storage;
+pub mod transport;
+
+pub use handle::{ClientError, RaftHandle, RoleInfo, StartError, start};
+pub use machine::StateMachine;
+pub use options::NodeOptions;

@@ -1,0 +1,241 @@
+//! The application's state machine, and the apply thread that drives it.
+//!
+//! Commands in the replicated log are wrapped in a [`LogCommand`]: the application's own
+//! bytes, or an entry of the replicated address book (so that every node learns where a
+//! new member listens from the log itself, and a restarted node from its snapshot).
+
+use std::collections::BTreeMap;
+use std::sync::mpsc as std_mpsc;
+
+use bytes::Bytes;
+use raft_core::{Entry, Index, LogId, NodeId, Payload, SnapshotMetadata};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::handle::ClientError;
+use crate::transport::AddressBook;
+
+/// The replicated application. Every node applies the same commands in the same order,
+/// so `apply` must be deterministic: the same state and command give the same state and
+/// response everywhere.
+///
+/// It runs on a thread of its own: a slow `apply` delays this node's applies and reads,
+/// never its heartbeats or votes.
+pub trait StateMachine: Send + 'static {
+    /// Applies the committed command at `index` and returns the response for the client
+    /// that proposed it (if it proposed it on this node).
+    fn apply(&mut self, index: Index, command: &[u8]) -> Bytes;
+
+    /// Answers a read-only query from the current state (for linearizable reads, once the
+    /// state includes every write completed before the read began).
+    fn query(&self, query: &[u8]) -> Bytes;
+
+    /// The whole state as bytes: a snapshot, after which the log can be compacted.
+    fn snapshot(&self) -> Bytes;
+
+    /// Replaces the whole state with the one a snapshot (from any replica) describes.
+    fn restore(&mut self, snapshot: &[u8]);
+}
+
+/// A command as it is stored in the log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum LogCommand {
+    /// The application's command.
+    Application(Bytes),
+    /// Node `node` listens at `address`.
+    Address {
+        /// The node.
+        node: NodeId,
+        /// Its address, `host:port`.
+        address: String,
+    },
+}
+
+impl LogCommand {
+    pub(crate) fn encode(&self) -> Bytes {
+        Bytes::from(postcard::to_stdvec(self).expect("log commands always encode"))
+    }
+}
+
+/// A snapshot's data: the address book and the application's snapshot.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct SnapshotEnvelope {
+    pub(crate) addresses: AddressBook,
+    pub(crate) application: Bytes,
+}
+
+impl SnapshotEnvelope {
+    pub(crate) fn decode(data: &[u8]) -> Option<SnapshotEnvelope> {
+        postcard::from_bytes(data).ok()
+    }
+}
+
+/// The answer owed to the proposer of an entry.
+pub(crate) type ProposalReply = oneshot::Sender<Result<Bytes, ClientError>>;
+
+/// Work for the apply thread.
+pub(crate) enum ApplyJob {
+    /// Apply these committed entries; answer the proposers listed (by index, with the id
+    /// their entry was appended as).
+    Apply {
+        entries: Vec<Entry>,
+        waiters: Vec<(LogId, ProposalReply)>,
+    },
+    /// Replace the state with this snapshot.
+    Restore {
+        snapshot: SnapshotMetadata,
+        data: Bytes,
+    },
+    /// Build a snapshot of the current state.
+    Snapshot,
+    /// Answer `query` once every entry through `after` is applied.
+    Query {
+        after: Index,
+        query: Bytes,
+        reply: ProposalReply,
+    },
+}
+
+/// What the apply thread reports to the driver.
+#[derive(Debug)]
+pub(crate) enum ApplyDone {
+    /// Every entry through this index is applied.
+    Applied(Index),
+    /// A snapshot of the state at `index`.
+    Built { index: Index, data: Bytes },
+}
+
+/// Runs the state machine on its own thread until the job channel closes.
+pub(crate) fn spawn_apply_thread<M: StateMachine>(
+    name: String,
+    machine: M,
+    initial_addresses: AddressBook,
+    addresses: watch::Sender<AddressBook>,
+    done: mpsc::UnboundedSender<ApplyDone>,
+) -> std::io::Result<(std_mpsc::Sender<ApplyJob>, std::thread::JoinHandle<()>)> {
+    let (jobs, receiver) = std_mpsc::channel();
+    let thread = std::thread::Builder::new().name(name).spawn(move || {
+        let mut applier = Applier {
+            machine,
+            applied: Index(0),
+            addresses: initial_addresses,
+            address_watch: addresses,
+            done,
+            queries: BTreeMap::new(),
+        };
+        while let Ok(job) = receiver.recv() {
+            applier.run(job);
+        }
+    })?;
+    Ok((jobs, thread))
+}
+
+struct Applier<M> {
+    machine: M,
+    applied: Index,
+    addresses: AddressBook,
+    address_watch: watch::Sender<AddressBook>,
+    done: mpsc::UnboundedSender<ApplyDone>,
+    /// Queries waiting for their index, by index.
+    queries: BTreeMap<Index, Vec<(Bytes, ProposalReply)>>,
+}
+
+impl<M: StateMachine> Applier<M> {
+    fn run(&mut self, job: ApplyJob) {
+        match job {
+            ApplyJob::Apply { entries, waiters } => self.apply(entries, waiters),
+            ApplyJob::Restore { snapshot, data } => {
+                let envelope = SnapshotEnvelope::decode(&data).unwrap_or_else(|| {
+                    // Snapshots come from this crate on some replica; a broken one is a
+                    // bug, and an empty state is the visible way to fail.
+                    tracing::error!(snapshot = %snapshot, "snapshot data does not decode");
+                    SnapshotEnvelope::default()
+                });
+                self.machine.restore(&envelope.application);
+                for (node, address) in envelope.addresses {
+                    self.addresses.insert(node, address);
+                }
+                self.address_watch.send_replace(self.addresses.clone());
+                self.applied = snapshot.last_included.index;
+                let _ = self.done.send(ApplyDone::Applied(self.applied));
+                self.serve_queries();
+            }
+            ApplyJob::Snapshot => {
+                let envelope = SnapshotEnvelope {
+                    addresses: self.addresses.clone(),
+                    application: self.machine.snapshot(),
+                };
+                let data = Bytes::from(
+                    postcard::to_stdvec(&envelope).expect("snapshot envelopes always encode"),
+                );
+                let _ = self.done.send(ApplyDone::Built {
+                    index: self.applied,
+                    data,
+                });
+            }
+            ApplyJob::Query {
+                after,
+                query,
+                reply,
+            } => {
+                if after <= self.applied {
+                    let _ = reply.send(Ok(self.machine.query(&query)));
+                } else {
+                    self.queries.entry(after).or_default().push((query, reply));
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>, waiters: Vec<(LogId, ProposalReply)>) {
+        let mut waiters: BTreeMap<Index, (LogId, ProposalReply)> = waiters
+            .into_iter()
+            .map(|(id, reply)| (id.index, (id, reply)))
+            .collect();
+        let mut addresses_changed = false;
+        for entry in &entries {
+            let response = match &entry.payload {
+                Payload::Command(bytes) => match postcard::from_bytes::<LogCommand>(bytes) {
+                    Ok(LogCommand::Application(command)) => {
+                        Some(self.machine.apply(entry.index(), &command))
+                    }
+                    Ok(LogCommand::Address { node, address }) => {
+                        self.addresses.insert(node, address);
+                        addresses_changed = true;
+                        Some(Bytes::new())
+                    }
+                    Err(error) => {
+                        tracing::error!(entry = %entry.id, %error, "a log command does not decode; skipped");
+                        None
+                    }
+                },
+                Payload::Membership(_) => Some(Bytes::new()),
+                Payload::Blank => None,
+            };
+            self.applied = entry.index();
+            if let Some((id, reply)) = waiters.remove(&entry.index()) {
+                let outcome = match response {
+                    Some(response) if id == entry.id => Ok(response),
+                    _ => Err(ClientError::Superseded),
+                };
+                let _ = reply.send(outcome);
+            }
+        }
+        if addresses_changed {
+            self.address_watch.send_replace(self.addresses.clone());
+        }
+        let _ = self.done.send(ApplyDone::Applied(self.applied));
+        self.serve_queries();
+    }
+
+    fn serve_queries(&mut self) {
+        while let Some(entry) = self.queries.first_entry() {
+            if *entry.key() > self.applied {
+                break;
+            }
+            for (query, reply) in entry.remove() {
+                let _ = reply.send(Ok(self.machine.query(&query)));
+            }
+        }
+    }
+}

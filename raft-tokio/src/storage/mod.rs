@@ -1,0 +1,88 @@
+//! Durable storage of a node's hard state, log and snapshot.
+//!
+//! A [`LogStore`] is synchronous on purpose: the driver runs it on a thread of its own,
+//! hands it every write queued since the last batch, and acknowledges them all to the
+//! core after one [`LogStore::write_batch`] (one transaction, one fsync). That is group
+//! commit, and it keeps implementations simple: no async, no locking.
+
+mod memory;
+mod redb_store;
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use raft_core::{Entry, HardState, SnapshotMetadata, Write};
+
+pub use self::memory::MemoryLogStore;
+pub use self::redb_store::RedbLogStore;
+
+/// Everything a store holds durably, as read back at start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredState {
+    /// The last durable term and vote.
+    pub hard_state: HardState,
+    /// The newest durable snapshot and its data.
+    pub snapshot: Option<(SnapshotMetadata, Bytes)>,
+    /// The durable entries, contiguous: from index 1 without a snapshot, else starting
+    /// anywhere up to one past the snapshot's last index (entries it covers may remain).
+    pub entries: Vec<Entry>,
+}
+
+/// One write from the core, with the snapshot data it stores when it names a snapshot.
+#[derive(Clone, Debug)]
+pub struct StoreWrite {
+    /// The write, as the core issued it.
+    pub write: Write,
+    /// The data of `write.snapshot`, present exactly when that is.
+    pub snapshot_data: Option<Bytes>,
+}
+
+/// A node's durable storage.
+pub trait LogStore: Send + 'static {
+    /// Reads everything durable. Called once, before any write.
+    fn recover(&mut self) -> Result<StoredState, StorageError>;
+
+    /// Carries out `writes` in order and makes all of them durable before returning (one
+    /// fsync for the batch). Each write is all-or-nothing across a crash, and so is every
+    /// prefix of the batch: after a crash the store holds the writes of some prefix.
+    ///
+    /// For each write: store the hard state if present; then the snapshot if present,
+    /// replacing the stored one, and drop stored entries at or below its last index;
+    /// then, for a log write, drop stored entries at or after its first index and store
+    /// its entries.
+    ///
+    /// On an error, some prefix of the batch (possibly none of it) may have been stored;
+    /// the node stops at once, and on restart recovers whatever is durable.
+    fn write_batch(&mut self, writes: &[StoreWrite]) -> Result<(), StorageError>;
+}
+
+/// Storage failed. The node cannot go on safely and stops; the message names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The data directory or file cannot be used (missing permissions, held by another
+    /// process, not a database, damaged in a way the database finds when opening).
+    #[error("cannot use the data at {path}: {reason}")]
+    Unusable {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why, in one line.
+        reason: String,
+    },
+    /// A read or write failed while running.
+    #[error("storage at {path} failed: {reason}")]
+    Failed {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why, in one line.
+        reason: String,
+    },
+    /// The stored data contradicts itself (a gap in the log, a record that does not
+    /// decode), as found while recovering or writing.
+    #[error("the data at {path} is corrupt: {reason}")]
+    Corrupt {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong, in one line.
+        reason: String,
+    },
+}

@@ -1,0 +1,296 @@
+//! The accepting side: peers' connections, their handshakes, and the frames they carry.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use raft_core::{Message, MessageBody, NodeId};
+use tokio::io::BufReader;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use crate::transport::codec::{
+    CodecError, Frame, FrameReader, Hello, PROTOCOL_VERSION, SnapshotChunk,
+};
+use crate::transport::{
+    AddressWatch, Inbound, InboundSender, SharedCounters, TransportConfig, TransportCounters,
+};
+
+/// How long a new connection may take to send its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The pause after a failed `accept` (say, out of file descriptors), so that the loop does
+/// not spin while the condition lasts.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// The read buffer of each accepted connection.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// The most memory reserved up front for an incoming snapshot; larger ones grow as their
+/// chunks arrive, so that an announced size alone does not claim memory.
+const SNAPSHOT_RESERVE_MAX: u64 = 64 * 1024 * 1024;
+
+/// What the accepting side needs.
+pub(super) struct Listener {
+    pub(super) config: Arc<TransportConfig>,
+    /// Consulted at each handshake: only known nodes may connect.
+    pub(super) addresses: AddressWatch,
+    pub(super) inbound: InboundSender,
+    pub(super) counters: SharedCounters,
+}
+
+/// Why a connection ended.
+enum Ending {
+    /// The peer closed it between frames.
+    Closed,
+    /// It broke a rule: a bad handshake or frame. The connection is dropped and counted.
+    Refused(String),
+    /// Reading failed (reset, for instance).
+    Failed(std::io::Error),
+    /// The driver stopped receiving.
+    DriverGone,
+}
+
+impl From<CodecError> for Ending {
+    fn from(error: CodecError) -> Ending {
+        match error {
+            CodecError::Io(error) => Ending::Failed(error),
+            other => Ending::Refused(other.to_string()),
+        }
+    }
+}
+
+/// A snapshot being received.
+struct Reassembly {
+    transfer: u64,
+    message: Message,
+    total: u64,
+    data: Vec<u8>,
+}
+
+impl Listener {
+    /// Accepts connections until the task is aborted; aborting it drops the task set, which
+    /// aborts every connection's task.
+    pub(super) async fn run(self, tcp_listener: TcpListener) {
+        let listener = Arc::new(self);
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = tcp_listener.accept() => match accepted {
+                    Ok((stream, address)) => {
+                        connections.spawn(Arc::clone(&listener).serve(stream, address));
+                    }
+                    Err(error) => {
+                        tracing::warn!(node = %listener.config.id, "accept failed: {error}");
+                        tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+                    }
+                },
+                // Reaps finished connections so that the set does not grow.
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+    }
+
+    async fn serve(self: Arc<Self>, stream: TcpStream, address: SocketAddr) {
+        let node = self.config.id;
+        match self.receive(stream).await {
+            Ending::Closed => {
+                tracing::debug!(node = %node, peer = %address, "peer closed its connection");
+            }
+            Ending::Refused(reason) => {
+                TransportCounters::bump(&self.counters.rejected_connections);
+                tracing::warn!(node = %node, peer = %address, "connection refused: {reason}");
+            }
+            Ending::Failed(error) => {
+                tracing::info!(node = %node, peer = %address, "connection failed: {error}");
+            }
+            Ending::DriverGone => {}
+        }
+    }
+
+    /// Reads the handshake, then frames until the connection ends.
+    async fn receive(&self, stream: TcpStream) -> Ending {
+        // Buffered: small frames then cost no system call each.
+        let stream = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
+        let mut reader = FrameReader::new(stream, self.config.frame_bytes_max);
+        let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next_frame()).await {
+            Err(_) => {
+                return Ending::Refused(format!("no handshake within {HANDSHAKE_TIMEOUT:?}"));
+            }
+            Ok(Err(error)) => return Ending::from(error),
+            // A probe (or a health check) connecting and leaving: not a violation.
+            Ok(Ok(None)) => return Ending::Closed,
+            Ok(Ok(Some(Frame::Hello(hello)))) => hello,
+            Ok(Ok(Some(_))) => {
+                return Ending::Refused("the first frame is not a handshake".to_string());
+            }
+        };
+        if let Err(reason) = self.check_hello(&hello) {
+            return Ending::Refused(reason);
+        }
+        tracing::debug!(node = %self.config.id, peer = %hello.from, "peer connected");
+        let mut snapshot = None;
+        loop {
+            let frame = match reader.next_frame().await {
+                Ok(Some(frame)) => frame,
+                Ok(None) => {
+                    if let Some(snapshot) = snapshot {
+                        let Reassembly { data, total, .. } = snapshot;
+                        tracing::info!(
+                            node = %self.config.id,
+                            peer = %hello.from,
+                            "connection closed {} of {total} bytes into a snapshot",
+                            data.len()
+                        );
+                    }
+                    return Ending::Closed;
+                }
+                Err(error) => return Ending::from(error),
+            };
+            let delivery = match frame {
+                Frame::Hello(_) => return Ending::Refused("a second handshake".to_string()),
+                Frame::Message(message) => {
+                    if let Err(reason) = self.check_addressing(&message, hello.from) {
+                        return Ending::Refused(reason);
+                    }
+                    Inbound::Message(message)
+                }
+                Frame::SnapshotChunk(chunk) => {
+                    match self.reassemble(&mut snapshot, chunk, hello.from) {
+                        Ok(Some((message, data))) => Inbound::Snapshot(message, data),
+                        Ok(None) => continue,
+                        Err(reason) => return Ending::Refused(reason),
+                    }
+                }
+            };
+            // Waiting here pushes back on the peer through the socket when the driver lags.
+            if self.inbound.send(delivery).await.is_err() {
+                return Ending::DriverGone;
+            }
+            TransportCounters::bump(&self.counters.received);
+        }
+    }
+
+    fn check_hello(&self, hello: &Hello) -> Result<(), String> {
+        let config = &self.config;
+        if hello.version != PROTOCOL_VERSION {
+            return Err(format!(
+                "protocol version {} (this node speaks {PROTOCOL_VERSION})",
+                hello.version
+            ));
+        }
+        if hello.cluster_id != config.cluster_id {
+            return Err(format!(
+                "node {} belongs to cluster {} (this is cluster {})",
+                hello.from, hello.cluster_id, config.cluster_id
+            ));
+        }
+        if hello.to != config.id {
+            return Err(format!(
+                "node {} meant to reach node {}, not this node {}",
+                hello.from, hello.to, config.id
+            ));
+        }
+        if hello.from == config.id {
+            return Err(format!("the peer claims this node's own id {}", config.id));
+        }
+        if !self.addresses.borrow().contains_key(&hello.from) {
+            return Err(format!("node {} is not in the address book", hello.from));
+        }
+        Ok(())
+    }
+
+    /// Messages on a connection must come from the node that opened it, to this node.
+    fn check_addressing(&self, message: &Message, from: NodeId) -> Result<(), String> {
+        if message.from != from || message.to != self.config.id {
+            return Err(format!(
+                "message {}->{} on the connection from {from} to {}",
+                message.from, message.to, self.config.id
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds `chunk` to the snapshot being received; returns the snapshot once complete.
+    fn reassemble(
+        &self,
+        snapshot: &mut Option<Reassembly>,
+        chunk: SnapshotChunk,
+        from: NodeId,
+    ) -> Result<Option<(Message, Bytes)>, String> {
+        let SnapshotChunk {
+            transfer,
+            message,
+            offset,
+            total,
+            data,
+        } = chunk;
+        let current = match (snapshot.as_mut(), message) {
+            (None, Some(message)) => {
+                if offset != 0 {
+                    return Err(format!("snapshot {transfer} starts at offset {offset}"));
+                }
+                if !matches!(message.body, MessageBody::InstallSnapshot { .. }) {
+                    return Err(format!(
+                        "snapshot {transfer} comes with a {}",
+                        message.kind()
+                    ));
+                }
+                self.check_addressing(&message, from)?;
+                if total > self.config.snapshot_bytes_max {
+                    return Err(format!(
+                        "snapshot of {total} bytes exceeds the limit of {} bytes",
+                        self.config.snapshot_bytes_max
+                    ));
+                }
+                let reserved = usize::try_from(total.min(SNAPSHOT_RESERVE_MAX))
+                    .map_err(|_| format!("snapshot of {total} bytes is too large here"))?;
+                snapshot.insert(Reassembly {
+                    transfer,
+                    message,
+                    total,
+                    data: Vec::with_capacity(reserved),
+                })
+            }
+            (None, None) => {
+                return Err(format!("snapshot {transfer} starts without its message"));
+            }
+            (Some(current), None) => {
+                if transfer != current.transfer || total != current.total {
+                    return Err(format!(
+                        "chunk of snapshot {transfer} inside snapshot {}",
+                        current.transfer
+                    ));
+                }
+                if offset != current.data.len() as u64 {
+                    return Err(format!(
+                        "chunk of snapshot {transfer} at offset {offset}, expected {}",
+                        current.data.len()
+                    ));
+                }
+                current
+            }
+            (Some(current), Some(_)) => {
+                return Err(format!(
+                    "snapshot {transfer} starts inside snapshot {}",
+                    current.transfer
+                ));
+            }
+        };
+        let end = offset.checked_add(data.len() as u64);
+        if end.is_none_or(|end| end > current.total) {
+            return Err(format!(
+                "chunk of {} bytes at offset {offset} overruns snapshot {transfer} of {} bytes",
+                data.len(),
+                current.total
+            ));
+        }
+        current.data.extend_from_slice(&data);
+        if current.data.len() as u64 == current.total {
+            let Reassembly { message, data, .. } = snapshot.take().expect("just matched");
+            return Ok(Some((message, Bytes::from(data))));
+        }
+        Ok(None)
+    }
+}

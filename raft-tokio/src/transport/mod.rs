@@ -1,0 +1,113 @@
+//! The peer transport: TCP connections carrying length-prefixed postcard frames.
+//!
+//! Each node keeps one outbound connection per peer (reconnected with jittered backoff)
+//! and accepts the peers' connections. A connection opens with a handshake naming the
+//! cluster and both nodes; a peer with another cluster id, or a node id this node does
+//! not know, is disconnected. Outbound queues are bounded: when one is full the message
+//! is dropped (Raft tolerates loss) and counted. Queued messages are coalesced into one
+//! socket write. Garbage, truncated, oversized or undecodable frames close the connection
+//! with a logged reason; the node keeps running.
+//!
+//! Snapshots travel on the same connection as chunks, interleaved with messages, and the
+//! sender learns whether the whole snapshot was written ([`Inbound::SnapshotReport`]).
+
+pub mod codec;
+mod connection;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use raft_core::{Message, NodeId, SnapshotTransfer};
+use tokio::sync::{mpsc, watch};
+
+pub use self::connection::Transport;
+
+/// Where each node listens, as the replicated address book says.
+pub type AddressBook = BTreeMap<NodeId, String>;
+
+/// What the transport hands to the node's driver.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A message from a peer.
+    Message(Message),
+    /// A whole snapshot from a peer: its `InstallSnapshot` message and its data.
+    Snapshot(Message, Bytes),
+    /// The fate of a snapshot this node sent.
+    SnapshotReport {
+        /// The receiver.
+        to: NodeId,
+        /// Written completely, or failed.
+        outcome: SnapshotTransfer,
+    },
+}
+
+/// Transport settings.
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    /// Nodes of other clusters are refused.
+    pub cluster_id: u64,
+    /// This node.
+    pub id: NodeId,
+    /// Where to accept peer connections.
+    pub listen: SocketAddr,
+    /// The largest frame accepted or sent (snapshots are chunked below it).
+    pub frame_bytes_max: usize,
+    /// Messages queued per peer before new ones are dropped.
+    pub queue_capacity: usize,
+    /// The first reconnection delay; it doubles up to `reconnect_delay_max`, with jitter.
+    pub reconnect_delay_min: Duration,
+    /// The longest reconnection delay.
+    pub reconnect_delay_max: Duration,
+    /// The largest snapshot accepted from a peer; a transfer announcing more is refused.
+    pub snapshot_bytes_max: u64,
+}
+
+impl TransportConfig {
+    /// Defaults: 16 MiB frames, 4096 queued messages per peer, reconnection after 50 ms
+    /// doubling up to 2 s, snapshots up to 1 GiB.
+    pub fn new(cluster_id: u64, id: NodeId, listen: SocketAddr) -> TransportConfig {
+        TransportConfig {
+            cluster_id,
+            id,
+            listen,
+            frame_bytes_max: 16 * 1024 * 1024,
+            queue_capacity: 4096,
+            reconnect_delay_min: Duration::from_millis(50),
+            reconnect_delay_max: Duration::from_secs(2),
+            snapshot_bytes_max: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// Counters the transport keeps, shared with the node's metrics.
+#[derive(Debug, Default)]
+pub struct TransportCounters {
+    /// Messages dropped because a peer's queue was full.
+    pub dropped: AtomicU64,
+    /// Messages written to sockets.
+    pub sent: AtomicU64,
+    /// Messages received and handed to the driver.
+    pub received: AtomicU64,
+    /// Connections closed because of a bad frame or handshake.
+    pub rejected_connections: AtomicU64,
+}
+
+impl TransportCounters {
+    /// Adds one to `counter`.
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The transport's counters, shared with the node's metrics.
+pub type SharedCounters = Arc<TransportCounters>;
+
+/// The address book as the transport follows it.
+pub type AddressWatch = watch::Receiver<AddressBook>;
+
+/// The channel the transport delivers into.
+pub type InboundSender = mpsc::Sender<Inbound>;
