@@ -101,6 +101,8 @@ pub struct RaftHandle {
     metrics: Arc<Metrics>,
     transport_counters: Arc<TransportCounters>,
     stopped: watch::Receiver<Option<String>>,
+    /// How long a request may wait for its answer; `None`: as long as it takes.
+    timeout: Option<Duration>,
 }
 
 /// Starts a node: recovers `store`, restores `machine` from the stored snapshot and log,
@@ -119,6 +121,7 @@ pub async fn start<M: StateMachine, S: LogStore>(
         metrics: parts.metrics,
         transport_counters: parts.transport_counters,
         stopped: parts.stopped,
+        timeout: None,
     })
 }
 
@@ -128,16 +131,31 @@ impl RaftHandle {
         self.id
     }
 
+    /// A handle whose requests give up with [`ClientError::Timeout`] after `timeout`. A
+    /// proposal that times out may still commit later: its outcome is unknown.
+    pub fn with_timeout(mut self, timeout: Duration) -> RaftHandle {
+        self.timeout = Some(timeout);
+        self
+    }
+
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, ClientError>>) -> Command,
     ) -> Result<T, ClientError> {
         let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(make(reply))
-            .await
-            .map_err(|_| self.stopped_error())?;
-        answer.await.map_err(|_| self.stopped_error())?
+        let request = async {
+            self.commands
+                .send(make(reply))
+                .await
+                .map_err(|_| self.stopped_error())?;
+            answer.await.map_err(|_| self.stopped_error())?
+        };
+        match self.timeout {
+            Some(timeout) => tokio::time::timeout(timeout, request)
+                .await
+                .map_err(|_| ClientError::Timeout)?,
+            None => request.await,
+        }
     }
 
     fn stopped_error(&self) -> ClientError {
@@ -150,7 +168,9 @@ impl RaftHandle {
     }
 
     /// Proposes `command`; resolves once it is committed and applied here, with the state
-    /// machine's response. Only the leader takes proposals.
+    /// machine's response. Only the leader takes proposals. A leader cut off from its
+    /// followers cannot commit, so give the handle a timeout
+    /// ([`with_timeout`](RaftHandle::with_timeout)) unless waiting is what you want.
     pub async fn propose(&self, command: Bytes) -> Result<Bytes, ClientError> {
         self.ask(|reply| Command::Propose { command, reply }).await
     }

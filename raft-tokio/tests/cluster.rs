@@ -428,3 +428,30 @@ async fn graceful_shutdown_hands_leadership_over() {
         handle.shutdown().await;
     }
 }
+
+// A leader cut off from every follower cannot commit: with a timeout, the proposal gives
+// up with `Timeout` instead of waiting forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_without_a_quorum_times_out() {
+    let handles = start_memory_cluster(3, 8 * 1024 * 1024).await;
+    let all: Vec<&RaftHandle> = handles.iter().collect();
+    let leader_position = leader_of(&all).await;
+    let leader = handles[leader_position]
+        .clone()
+        .with_timeout(Duration::from_millis(100));
+    leader.propose(put("a", "1")).await.expect("committed");
+    for (position, handle) in handles.iter().enumerate() {
+        if position != leader_position {
+            handle.shutdown().await;
+        }
+    }
+    let outcome = leader.propose(put("a", "2")).await;
+    assert!(
+        matches!(
+            outcome,
+            Err(ClientError::Timeout | ClientError::NotLeader { .. })
+        ),
+        "{outcome:?}"
+    );
+    leader.shutdown().await;
+}
