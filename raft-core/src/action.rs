@@ -43,6 +43,7 @@ pub enum Action {
 }
 
 /// The identity of a [`Write`]; acknowledgements name it.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct WriteId(pub u64);
 
@@ -88,6 +89,7 @@ pub struct LogWrite {
 
 /// Identifies one linearizable read: the node that accepted it and its number there. The
 /// node makes ids up itself (never from caller data), so two reads can never be confused.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ReadId {
     /// The node that accepted the read.

@@ -76,6 +76,8 @@
 #![warn(missing_docs)]
 
 pub mod action;
+#[cfg(feature = "arbitrary")]
+mod arbitrary_support;
 pub mod config;
 mod election;
 pub mod error;

@@ -329,9 +329,10 @@ impl RaftLog {
             return Vec::new();
         }
         let first = self.first_index().0;
+        // Saturating: forged indexes near the end of the index space must not overflow.
         let (Ok(start), Ok(end)) = (
             usize::try_from(from.0.saturating_sub(first)),
-            usize::try_from(through.0 + 1 - first),
+            usize::try_from(through.0.saturating_add(1).saturating_sub(first)),
         ) else {
             return Vec::new();
         };

@@ -10,6 +10,7 @@ use crate::types::{Entry, Index, LogId, NodeId, Term};
 
 /// One message from one node to another. Every message carries its sender's term, which
 /// is how nodes learn of newer terms.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// The sender.
@@ -23,6 +24,7 @@ pub struct Message {
 }
 
 /// The kinds of message.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageBody {
     /// A candidate asks for a vote; `last_log` lets the voter check the candidate's log
@@ -102,11 +104,16 @@ pub enum MessageBody {
     /// A follower hands proposals to the leader (when forwarding is enabled).
     ForwardProposals {
         /// The proposed commands, in order.
+        #[cfg_attr(
+            feature = "arbitrary",
+            arbitrary(with = crate::arbitrary_support::byte_list)
+        )]
         commands: Vec<Bytes>,
     },
 }
 
 /// The outcome of an `AppendEntries`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AppendResponse {
     /// The receiver holds, durably, the leader's log up to `matched`.

@@ -84,6 +84,7 @@ pub fn majority_vote_result(
 
 /// Who takes part in the cluster: voters, the outgoing voters of a joint configuration,
 /// and learners (which receive the log but never vote or count toward a quorum).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
     /// The voters of the current configuration (the incoming one while joint).

@@ -14,6 +14,7 @@ use crate::types::LogId;
 ///
 /// The driver stores it next to the snapshot data: a restarted node recovers it in
 /// [`Recovered::snapshot`](crate::Recovered::snapshot).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotMetadata {
     /// The last entry the snapshot covers.
@@ -25,6 +26,7 @@ pub struct SnapshotMetadata {
 
 /// What the transport reports about a snapshot it was asked to send with
 /// [`Action::SendSnapshot`](crate::Action::SendSnapshot).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SnapshotTransfer {
     /// The receiver got the whole snapshot. The leader waits for its acknowledgement

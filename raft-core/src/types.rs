@@ -8,16 +8,19 @@ use serde::{Deserialize, Serialize};
 use crate::quorum::Membership;
 
 /// The identity of a node in the cluster. `0` is reserved and never names a node.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NodeId(pub u64);
 
 /// A Raft term: the logical clock of leadership. Terms only grow.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 pub struct Term(pub u64);
 
 /// A position in the replicated log. The first entry has index 1; index 0 means "before the log".
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -79,6 +82,7 @@ impl fmt::Display for Index {
 ///
 /// By the Log Matching property, two logs holding the same `LogId` hold the same entry
 /// and agree on everything before it.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -106,13 +110,16 @@ impl fmt::Display for LogId {
 }
 
 /// What an entry carries.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Payload {
     /// An entry with no content: a new leader appends one to commit entries of earlier terms.
     Blank,
     /// An application command, opaque to Raft. `Bytes` lets the log, messages and the
     /// apply queue share one buffer instead of copying it.
-    Command(Bytes),
+    Command(
+        #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::arbitrary_support::bytes))] Bytes,
+    ),
     /// A new cluster configuration. It takes effect on each node as soon as the node
     /// appends it (the Raft paper's rule), and is part of the log like any entry.
     Membership(Membership),
@@ -140,6 +147,7 @@ impl Payload {
 }
 
 /// One entry of the replicated log.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// Where the entry sits and which term created it.
@@ -171,6 +179,7 @@ impl fmt::Display for Entry {
 }
 
 /// The state every node must have durable before it acts on it: its term and its vote.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HardState {
     /// The latest term this node has seen.

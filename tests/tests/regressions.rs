@@ -69,3 +69,35 @@ fn vote_requests_wait_for_the_candidates_own_durability() {
             .any(|id| cluster.node(id).role() == Role::Leader)
     );
 }
+
+// Found by the `node_inputs` fuzz target: a forged `InstallSnapshot` naming the last index
+// of the index space overflowed the log arithmetic and panicked the node. It is dropped
+// as malformed, and the node keeps working.
+#[test]
+fn a_snapshot_at_the_end_of_the_index_space_is_dropped() {
+    use raft_core::{LogId, Membership, Message, NodeId, SnapshotMetadata};
+    let mut cluster = Cluster::new(3);
+    cluster.elect(n(1));
+    cluster.deliver_all();
+    let forged = Message {
+        from: n(1),
+        to: n(2),
+        term: cluster.node(n(1)).term(),
+        body: MessageBody::InstallSnapshot {
+            snapshot: Box::new(SnapshotMetadata {
+                last_included: LogId::new(1, u64::MAX),
+                membership: Membership::with_voters([NodeId(1), NodeId(2), NodeId(3)]),
+            }),
+        },
+    };
+    cluster.deliver(forged);
+    assert!(cluster.node(n(2)).last_log_id().index.0 < 10);
+    cluster.propose(n(1), b"after").expect("the leader accepts");
+    cluster.deliver_all();
+    cluster.tick_all();
+    cluster.deliver_all();
+    assert_eq!(
+        cluster.applied_commands(n(2)),
+        [bytes::Bytes::from_static(b"after")]
+    );
+}

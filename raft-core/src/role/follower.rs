@@ -76,7 +76,12 @@ impl Shared {
         snapshot: SnapshotMetadata,
     ) {
         let last = snapshot.last_included;
-        if last.term > leader_term || !snapshot.membership.is_well_formed() {
+        // No log reaches the last index (indexes saturate there): only a forged snapshot
+        // names it.
+        if last.term > leader_term
+            || last.index == Index(u64::MAX)
+            || !snapshot.membership.is_well_formed()
+        {
             tracing::warn!(
                 node = self.id().0,
                 term = self.term().0,
