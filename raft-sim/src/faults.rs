@@ -211,6 +211,36 @@ impl FaultPlan {
     }
 }
 
+impl FaultPlan {
+    /// Checks a plan given by hand (or shrunk); the error is one line naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, probability) in [
+            ("latency_tail_probability", self.latency_tail_probability),
+            ("loss_probability", self.loss_probability),
+            ("duplicate_probability", self.duplicate_probability),
+        ] {
+            if !(0.0..=1.0).contains(&probability) {
+                return Err(format!(
+                    "plan: {name} must be between 0 and 1, got {probability}"
+                ));
+            }
+        }
+        if self.fsync_min_nanos > self.fsync_max_nanos {
+            return Err("plan: fsync_min_nanos must not exceed fsync_max_nanos".to_string());
+        }
+        if !(0.0..0.5).contains(&self.clock_drift) {
+            return Err(format!(
+                "plan: clock_drift must be at least 0 and below 0.5, got {}",
+                self.clock_drift
+            ));
+        }
+        if self.snapshot_log_bytes == 0 {
+            return Err("plan: snapshot_log_bytes must be greater than zero".to_string());
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for FaultPlan {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         let milliseconds = |nanos: u64| nanos as f64 / MILLISECOND as f64;

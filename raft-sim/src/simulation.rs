@@ -60,6 +60,9 @@ pub struct SimulationOptions {
     /// (0.1 = ±10%), overriding the profile's draw. Above the lease's bound (±4.5% per node)
     /// reads use heartbeat rounds only.
     pub clock_drift: Option<f64>,
+    /// A fault plan to use instead of the one the seed draws (the seed still drives every
+    /// other random choice), as [`shrink`](crate::shrink) produces.
+    pub plan: Option<FaultPlan>,
 }
 
 impl Default for SimulationOptions {
@@ -77,6 +80,7 @@ impl Default for SimulationOptions {
             heartbeat_ticks: 1,
             client_timeout_nanos: SECOND,
             clock_drift: None,
+            plan: None,
         }
     }
 }
@@ -387,6 +391,10 @@ impl Simulation {
         options.validate()?;
         let mut random = ChaCha8Rng::seed_from_u64(options.seed);
         let mut plan = FaultPlan::draw(options.faults, &mut random);
+        if let Some(chosen) = &options.plan {
+            chosen.validate()?;
+            plan = chosen.clone();
+        }
         if let Some(drift) = options.clock_drift {
             plan.clock_drift = drift;
             // The lease's documented assumption would not hold.

@@ -382,3 +382,56 @@ fn clock_drift_option() {
         text(&output.stdout)
     );
 }
+
+// `--plan` replaces the seed's fault plan with one given as JSON: the replay prints that
+// plan; a plan that is not JSON, or out of range, is a one-line usage error.
+#[test]
+fn explicit_plans_replay_and_bad_plans_are_refused() {
+    let plan = r#"{"profile":"None","latency_base_nanos":500000,"latency_tail_nanos":0,"latency_tail_probability":0.0,"loss_probability":0.25,"duplicate_probability":0.0,"network_fault_interval_nanos":0,"crash_interval_nanos":0,"restart_delay_max_nanos":0,"pause_interval_nanos":0,"pause_max_nanos":0,"fsync_min_nanos":100000,"fsync_max_nanos":100000,"clock_drift":0.01,"read_lease":false,"transfer_interval_nanos":0,"membership_interval_nanos":0,"snapshot_log_bytes":1024,"compaction_trailing_entries":3}"#;
+    let output = raft_sim(&[
+        "replay",
+        "--seed",
+        "5",
+        "--nodes",
+        "3",
+        "--duration",
+        "1s",
+        "--plan",
+        plan,
+    ]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains("loss=25.0%"), "{stdout}");
+    assert!(
+        stdout.contains("snapshot-every=1024B trailing=3"),
+        "{stdout}"
+    );
+
+    let output = raft_sim(&["replay", "--seed", "5", "--plan", "{not json"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("not a fault plan"),
+        "{}",
+        text(&output.stderr)
+    );
+    let out_of_range = plan.replace("\"loss_probability\":0.25", "\"loss_probability\":1.5");
+    let output = raft_sim(&["replay", "--seed", "5", "--plan", &out_of_range]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("loss_probability"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+// Shrinking a seed that passes says so and succeeds.
+#[test]
+fn shrinking_a_passing_seed_says_so() {
+    let output = raft_sim(&["shrink", "--seed", "1", "--nodes", "3", "--duration", "1s"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("seed 1 passes"),
+        "{}",
+        text(&output.stdout)
+    );
+}

@@ -214,6 +214,48 @@ fn a_state_machine_that_ignores_snapshots_is_caught() {
     );
 }
 
+// A failing run shrinks to a run without the fault classes it does not need, still
+// failing the same way, and the shrunk options replay that failure.
+#[test]
+fn a_failing_run_shrinks_to_fewer_faults() {
+    let options = options(3, FaultProfile::All);
+    // Node 3's first machine forgets writes: a divergence that needs no fault at all.
+    let make = |options: &SimulationOptions| {
+        Ok(run_with_machines(options.clone(), |created| created == 3))
+    };
+    let shrunk = raft_sim::shrink(&options, 200, make, |_| {})
+        .expect("the runs are valid")
+        .expect("the run fails");
+    assert_eq!(shrunk.failure.kind(), "state machine determinism");
+    let plan = shrunk.options.plan.clone().expect("the plan is explicit");
+    assert_eq!(plan.crash_interval_nanos, 0);
+    assert_eq!(plan.pause_interval_nanos, 0);
+    assert_eq!(plan.network_fault_interval_nanos, 0);
+    assert_eq!(plan.membership_interval_nanos, 0);
+    assert_eq!(plan.transfer_interval_nanos, 0);
+    assert_eq!(plan.loss_probability, 0.0);
+    assert!(
+        shrunk.options.clients < options.clients,
+        "{:?}",
+        shrunk.kept
+    );
+    assert!(shrunk.runs <= 200);
+    let replayed = run_with_machines(shrunk.options.clone(), |created| created == 3);
+    assert_eq!(
+        replayed.failure.map(|failure| failure.kind().to_string()),
+        Some("state machine determinism".to_string())
+    );
+    // A passing run has nothing to shrink.
+    let passing = raft_sim::shrink(
+        &options,
+        10,
+        |options| Simulation::new(options.clone(), TraceMode::Off).map(Simulation::run),
+        |_| {},
+    )
+    .expect("valid");
+    assert!(passing.is_none());
+}
+
 // A cluster that cannot serve clients within the liveness bound is reported as a liveness
 // failure, not passed.
 #[test]

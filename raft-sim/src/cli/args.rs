@@ -5,7 +5,7 @@ use std::fmt;
 
 use clap::Args;
 use raft_sim::faults::{MILLISECOND, SECOND};
-use raft_sim::{FaultProfile, SimulationOptions};
+use raft_sim::{FaultPlan, FaultProfile, SimulationOptions};
 
 const MICROSECOND: u64 = 1_000;
 const MINUTE: u64 = 60 * SECOND;
@@ -310,6 +310,19 @@ pub(crate) struct SimulationArgs {
     /// ±2..10% with clock faults; at most ±4.5% in runs that use lease reads]
     #[arg(long, value_name = "PERCENT")]
     pub(crate) clock_drift: Option<f64>,
+
+    /// A fault plan as JSON, replacing the one the seed draws (as `raft-sim shrink`
+    /// prints it) [default: drawn from the seed and the profile]
+    #[arg(long, value_name = "JSON", value_parser = parse_plan)]
+    pub(crate) plan: Option<FaultPlan>,
+}
+
+/// A fault plan in JSON, checked.
+fn parse_plan(text: &str) -> Result<FaultPlan, String> {
+    let plan: FaultPlan =
+        serde_json::from_str(text).map_err(|error| format!("not a fault plan: {error}"))?;
+    plan.validate()?;
+    Ok(plan)
 }
 
 impl SimulationArgs {
@@ -328,6 +341,7 @@ impl SimulationArgs {
             heartbeat_ticks: self.heartbeat_ticks,
             client_timeout_nanos: self.client_timeout.0,
             clock_drift: self.clock_drift.map(|percent| percent / 100.0),
+            plan: self.plan.clone(),
         };
         options.validate()?;
         Ok(options)
@@ -336,28 +350,59 @@ impl SimulationArgs {
     /// The arguments of `raft-sim replay` that reproduce the run of `seed` exactly: the
     /// common settings always, the advanced ones when they differ from the default.
     pub(crate) fn replay_arguments(&self, seed: u64) -> String {
-        let mut line = format!(
-            "replay --seed {seed} --nodes {} --faults {} --duration {} --liveness-bound {} --clients {} --keys {}",
-            self.nodes, self.faults, self.duration, self.liveness_bound, self.clients, self.keys
-        );
-        let defaults = SimulationOptions::default();
-        if self.tick.0 != defaults.tick_nanos {
-            line.push_str(&format!(" --tick {}", self.tick));
+        match self.options(seed) {
+            Ok(options) => replay_arguments(&options),
+            // Unreachable after a run, which validated the options; say so plainly.
+            Err(error) => format!("replay --seed {seed} # invalid options: {error}"),
         }
-        if (self.election_ticks.0, self.election_ticks.1) != defaults.election_ticks {
-            line.push_str(&format!(" --election-ticks {}", self.election_ticks));
-        }
-        if self.heartbeat_ticks != defaults.heartbeat_ticks {
-            line.push_str(&format!(" --heartbeat-ticks {}", self.heartbeat_ticks));
-        }
-        if self.client_timeout.0 != defaults.client_timeout_nanos {
-            line.push_str(&format!(" --client-timeout {}", self.client_timeout));
-        }
-        if let Some(percent) = self.clock_drift {
-            line.push_str(&format!(" --clock-drift {percent}"));
-        }
-        line
     }
+}
+
+/// The arguments of `raft-sim replay` that reproduce a run of `options` exactly: the
+/// common settings always, the advanced ones when they differ from the default.
+pub(crate) fn replay_arguments(options: &SimulationOptions) -> String {
+    let mut line = format!(
+        "replay --seed {} --nodes {} --faults {} --duration {} --liveness-bound {} --clients {} --keys {}",
+        options.seed,
+        options.nodes,
+        options.faults,
+        Duration(options.duration_nanos),
+        Duration(options.liveness_bound_nanos),
+        options.clients,
+        options.keys
+    );
+    let defaults = SimulationOptions::default();
+    if options.tick_nanos != defaults.tick_nanos {
+        line.push_str(&format!(" --tick {}", Duration(options.tick_nanos)));
+    }
+    if options.election_ticks != defaults.election_ticks {
+        let (minimum, maximum) = options.election_ticks;
+        line.push_str(&format!(
+            " --election-ticks {}",
+            TickRange(minimum, maximum)
+        ));
+    }
+    if options.heartbeat_ticks != defaults.heartbeat_ticks {
+        line.push_str(&format!(" --heartbeat-ticks {}", options.heartbeat_ticks));
+    }
+    if options.client_timeout_nanos != defaults.client_timeout_nanos {
+        line.push_str(&format!(
+            " --client-timeout {}",
+            Duration(options.client_timeout_nanos)
+        ));
+    }
+    if let Some(drift) = options.clock_drift {
+        // Rounded, so that the percent the user typed prints back as typed (and parses
+        // back to the same fraction).
+        let percent = format!("{:.9}", drift * 100.0);
+        let percent = percent.trim_end_matches('0').trim_end_matches('.');
+        line.push_str(&format!(" --clock-drift {percent}"));
+    }
+    if let Some(plan) = &options.plan {
+        let json = serde_json::to_string(plan).unwrap_or_default();
+        line.push_str(&format!(" --plan '{json}'"));
+    }
+    line
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ mod args;
 mod elections;
 mod history;
 mod replay;
+mod shrink;
 mod svg;
 mod sweep;
 
@@ -30,6 +31,9 @@ enum Command {
     Run(sweep::RunArgs),
     /// Run one seed with the full trace; write the trace and the client history.
     Replay(replay::ReplayArgs),
+    /// Shrink a failing seed: remove fault classes, nodes, clients and run time while the
+    /// same property still fails, and print the smallest reproduction's replay command.
+    Shrink(shrink::ShrinkArgs),
     /// Measure the time to elect a new leader after the leader crashes, for ranges of
     /// randomized election timeouts (the Raft paper's Figure 16).
     Elections(elections::ElectionsArgs),
@@ -69,6 +73,7 @@ pub(crate) fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(arguments) => sweep::run(&arguments),
         Command::Replay(arguments) => replay::run(&arguments),
+        Command::Shrink(arguments) => shrink::run(&arguments),
         Command::Elections(arguments) => elections::run(&arguments),
     };
     match outcome {
