@@ -12,6 +12,23 @@ pub const MILLISECOND: u64 = 1_000_000;
 /// Nanoseconds per second.
 pub const SECOND: u64 = 1_000_000_000;
 
+/// `nanos` in the shortest exact spelling of the largest unit: `20s`, `1500ms`, `250us`,
+/// `7ns` (how the command line prints and parses durations).
+pub fn format_duration(nanos: u64) -> String {
+    const MICROSECOND: u64 = 1_000;
+    if nanos == 0 {
+        "0s".to_string()
+    } else if nanos.is_multiple_of(SECOND) {
+        format!("{}s", nanos / SECOND)
+    } else if nanos.is_multiple_of(MILLISECOND) {
+        format!("{}ms", nanos / MILLISECOND)
+    } else if nanos.is_multiple_of(MICROSECOND) {
+        format!("{}us", nanos / MICROSECOND)
+    } else {
+        format!("{nanos}ns")
+    }
+}
+
 /// A named set of fault kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FaultProfile {

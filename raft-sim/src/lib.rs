@@ -14,6 +14,7 @@ pub mod script;
 pub mod shrink;
 pub mod simulation;
 pub mod storage;
+pub mod strategy;
 pub mod trace;
 
 pub use checker::{NodeView, SafetyChecker, Violation};

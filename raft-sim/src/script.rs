@@ -689,6 +689,34 @@ impl Cluster {
         self.in_flight.push_back(message);
     }
 
+    /// Takes the in-flight message at `position` (modulo the count) out of flight,
+    /// keeping the others in order; `None` when nothing is in flight.
+    pub fn take_at(&mut self, position: usize) -> Option<Message> {
+        if self.in_flight.is_empty() {
+            return None;
+        }
+        let position = position % self.in_flight.len();
+        self.in_flight.remove(position)
+    }
+
+    /// The running leader, if no running node has seen a higher term (an old leader that
+    /// has not yet heard of a newer term does not count).
+    pub fn current_leader(&self) -> Option<NodeId> {
+        let leader = self.leader()?;
+        let term = self.node(leader).term();
+        let highest = self
+            .servers
+            .values()
+            .filter_map(|server| server.node.as_ref().map(Node::term))
+            .max()?;
+        (term == highest).then_some(leader)
+    }
+
+    /// The last `lines` lines of the trace, one per line.
+    pub fn trace_tail(&self, lines: usize) -> String {
+        self.trace[self.trace.len().saturating_sub(lines)..].join("\n")
+    }
+
     /// Crashes node `id`: it stops, and every write not yet durable is lost.
     pub fn crash(&mut self, id: NodeId) {
         let server = self.servers.get_mut(&id).expect("server exists");

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use raft_core::types::node_list;
 
 use crate::checker::{NodeView, SafetyChecker, Violation};
-use crate::faults::{FaultPlan, FaultProfile, MILLISECOND, SECOND, unit};
+use crate::faults::{FaultPlan, FaultProfile, MILLISECOND, SECOND, format_duration, unit};
 use crate::history::{Call, Operation, Outcome, Return};
 use crate::kv::{Command, KeyValueStore, KeyValueWorkload, StateMachine, Workload};
 use crate::linearizability::{self, Verdict};
@@ -86,6 +86,51 @@ impl Default for SimulationOptions {
 }
 
 impl SimulationOptions {
+    /// The arguments of `raft-sim replay` that reproduce a run of these options exactly
+    /// (with the built-in application): the common settings always, the advanced ones when
+    /// they differ from the default, and the fault plan when it is explicit.
+    pub fn replay_arguments(&self) -> String {
+        let mut line = format!(
+            "replay --seed {} --nodes {} --faults {} --duration {} --liveness-bound {} --clients {} --keys {}",
+            self.seed,
+            self.nodes,
+            self.faults,
+            format_duration(self.duration_nanos),
+            format_duration(self.liveness_bound_nanos),
+            self.clients,
+            self.keys
+        );
+        let defaults = SimulationOptions::default();
+        if self.tick_nanos != defaults.tick_nanos {
+            line.push_str(&format!(" --tick {}", format_duration(self.tick_nanos)));
+        }
+        if self.election_ticks != defaults.election_ticks {
+            let (minimum, maximum) = self.election_ticks;
+            line.push_str(&format!(" --election-ticks {minimum}..{maximum}"));
+        }
+        if self.heartbeat_ticks != defaults.heartbeat_ticks {
+            line.push_str(&format!(" --heartbeat-ticks {}", self.heartbeat_ticks));
+        }
+        if self.client_timeout_nanos != defaults.client_timeout_nanos {
+            line.push_str(&format!(
+                " --client-timeout {}",
+                format_duration(self.client_timeout_nanos)
+            ));
+        }
+        if let Some(drift) = self.clock_drift {
+            // Rounded, so that the percent the user typed prints back as typed (and parses
+            // back to the same fraction).
+            let percent = format!("{:.9}", drift * 100.0);
+            let percent = percent.trim_end_matches('0').trim_end_matches('.');
+            line.push_str(&format!(" --clock-drift {percent}"));
+        }
+        if let Some(plan) = &self.plan {
+            let json = serde_json::to_string(plan).unwrap_or_default();
+            line.push_str(&format!(" --plan '{json}'"));
+        }
+        line
+    }
+
     /// Checks the options; the error is one line naming the bad setting.
     pub fn validate(&self) -> Result<(), String> {
         if self.nodes == 0 || self.nodes > 15 {

@@ -332,3 +332,54 @@ fn operations_in_flight_at_the_end_are_unknown() {
         statistics.operations_ok + statistics.operations_failed + statistics.operations_unknown
     });
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 24,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    // The exported strategies drive whole simulations of an application: the built-in
+    // store stays safe, linearizable and live under any drawn plan.
+    #[test]
+    fn the_built_in_store_is_safe_under_drawn_plans(
+        options in raft_sim::strategy::simulation_options()
+    ) {
+        let keys = options.keys;
+        raft_sim::strategy::check_simulation(
+            &options,
+            Box::new(|| Box::new(KeyValueStore::default())),
+            Box::new(KeyValueWorkload::new(keys)),
+        )?;
+    }
+}
+
+// A broken application fails `check_simulation` with the violated property, the options
+// as JSON and a replay command carrying the explicit plan.
+#[test]
+fn check_simulation_reports_how_to_replay() {
+    let options = SimulationOptions {
+        plan: Some(
+            Simulation::new(options(3, FaultProfile::None), TraceMode::Off)
+                .expect("valid")
+                .plan()
+                .clone(),
+        ),
+        ..options(3, FaultProfile::None)
+    };
+    let error = raft_sim::strategy::check_simulation(
+        &options,
+        Box::new(|| Box::new(Forgetful)),
+        Box::new(KeyValueWorkload::new(options.keys)),
+    )
+    .expect_err("a store that forgets writes is caught");
+    let message = error.to_string();
+    assert!(message.contains("not linearizable"), "{message}");
+    assert!(message.contains("\"seed\":3"), "{message}");
+    assert!(
+        message.contains("replay: raft-sim replay --seed 3"),
+        "{message}"
+    );
+    assert!(message.contains("--plan '{"), "{message}");
+}

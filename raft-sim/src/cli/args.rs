@@ -4,7 +4,7 @@
 use std::fmt;
 
 use clap::Args;
-use raft_sim::faults::{MILLISECOND, SECOND};
+use raft_sim::faults::{MILLISECOND, SECOND, format_duration};
 use raft_sim::{FaultPlan, FaultProfile, SimulationOptions};
 
 const MICROSECOND: u64 = 1_000;
@@ -17,18 +17,7 @@ pub(crate) struct Duration(pub(crate) u64);
 impl fmt::Display for Duration {
     /// The shortest exact spelling in the largest unit: `20s`, `1500ms`, `250us`, `7ns`.
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let nanos = self.0;
-        if nanos == 0 {
-            formatter.write_str("0s")
-        } else if nanos.is_multiple_of(SECOND) {
-            write!(formatter, "{}s", nanos / SECOND)
-        } else if nanos.is_multiple_of(MILLISECOND) {
-            write!(formatter, "{}ms", nanos / MILLISECOND)
-        } else if nanos.is_multiple_of(MICROSECOND) {
-            write!(formatter, "{}us", nanos / MICROSECOND)
-        } else {
-            write!(formatter, "{nanos}ns")
-        }
+        formatter.write_str(&format_duration(self.0))
     }
 }
 
@@ -358,51 +347,9 @@ impl SimulationArgs {
     }
 }
 
-/// The arguments of `raft-sim replay` that reproduce a run of `options` exactly: the
-/// common settings always, the advanced ones when they differ from the default.
+/// The arguments of `raft-sim replay` that reproduce a run of `options` exactly.
 pub(crate) fn replay_arguments(options: &SimulationOptions) -> String {
-    let mut line = format!(
-        "replay --seed {} --nodes {} --faults {} --duration {} --liveness-bound {} --clients {} --keys {}",
-        options.seed,
-        options.nodes,
-        options.faults,
-        Duration(options.duration_nanos),
-        Duration(options.liveness_bound_nanos),
-        options.clients,
-        options.keys
-    );
-    let defaults = SimulationOptions::default();
-    if options.tick_nanos != defaults.tick_nanos {
-        line.push_str(&format!(" --tick {}", Duration(options.tick_nanos)));
-    }
-    if options.election_ticks != defaults.election_ticks {
-        let (minimum, maximum) = options.election_ticks;
-        line.push_str(&format!(
-            " --election-ticks {}",
-            TickRange(minimum, maximum)
-        ));
-    }
-    if options.heartbeat_ticks != defaults.heartbeat_ticks {
-        line.push_str(&format!(" --heartbeat-ticks {}", options.heartbeat_ticks));
-    }
-    if options.client_timeout_nanos != defaults.client_timeout_nanos {
-        line.push_str(&format!(
-            " --client-timeout {}",
-            Duration(options.client_timeout_nanos)
-        ));
-    }
-    if let Some(drift) = options.clock_drift {
-        // Rounded, so that the percent the user typed prints back as typed (and parses
-        // back to the same fraction).
-        let percent = format!("{:.9}", drift * 100.0);
-        let percent = percent.trim_end_matches('0').trim_end_matches('.');
-        line.push_str(&format!(" --clock-drift {percent}"));
-    }
-    if let Some(plan) = &options.plan {
-        let json = serde_json::to_string(plan).unwrap_or_default();
-        line.push_str(&format!(" --plan '{json}'"));
-    }
-    line
+    options.replay_arguments()
 }
 
 #[cfg(test)]

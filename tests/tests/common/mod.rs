@@ -174,33 +174,17 @@ pub(crate) const TRACE_TAIL: usize = 40;
 
 /// The last [`TRACE_TAIL`] lines of the cluster's trace, for failure messages.
 pub(crate) fn trace_tail(cluster: &Cluster) -> String {
-    let trace = cluster.trace();
-    trace[trace.len().saturating_sub(TRACE_TAIL)..].join("\n")
+    cluster.trace_tail(TRACE_TAIL)
 }
 
 /// Takes the in-flight message at `position` (modulo the count) out of flight, keeping
 /// the others in order.
 pub(crate) fn take_at(cluster: &mut Cluster, position: usize) -> Option<Message> {
-    let mut messages = cluster.take_in_flight();
-    if messages.is_empty() {
-        return None;
-    }
-    let chosen = messages.remove(position % messages.len());
-    for message in messages {
-        cluster.inject(message);
-    }
-    Some(chosen)
+    cluster.take_at(position)
 }
 
 /// The running leader, if no running node has seen a higher term (an old leader that has
 /// not yet heard of a newer term does not count).
 pub(crate) fn current_leader(cluster: &Cluster) -> Option<NodeId> {
-    let leader = cluster.leader()?;
-    let term = cluster.node(leader).term();
-    let highest = cluster
-        .ids()
-        .into_iter()
-        .map(|id| cluster.node(id).term())
-        .max()?;
-    (term == highest).then_some(leader)
+    cluster.current_leader()
 }
