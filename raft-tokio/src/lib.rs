@@ -5,7 +5,9 @@
 //!   [redb](https://docs.rs/redb) file and an in-memory one for tests. Writes run on a
 //!   thread of their own and are committed in batches, one fsync per batch.
 //! - [`transport`]: TCP connections carrying length-prefixed postcard frames, with a
-//!   handshake, bounded queues, reconnection and snapshot chunking.
+//!   handshake, bounded queues, reconnection and snapshot chunking; with the `tls`
+//!   feature, optionally inside mutual TLS (certificates given as file paths in
+//!   [`TransportConfig::tls`](transport::TransportConfig::tls)).
 //! - [`StateMachine`]: what the application implements; applies run on a thread of their
 //!   own.
 //! - [`start`] and [`RaftHandle`]: start a node and talk to it (propose, linearizable

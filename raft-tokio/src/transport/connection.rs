@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use self::listener::Listener;
 use self::sender::{Outgoing, PeerSender, SnapshotJob};
+use super::security::Security;
 use super::{
     AddressBook, AddressWatch, Inbound, InboundSender, SharedCounters, TransportConfig,
     TransportCounters,
@@ -61,12 +62,16 @@ impl Drop for Peer {
 impl Transport {
     /// Binds `config.listen`, starts accepting peers, and starts one sender per peer of the
     /// address book (following its changes). Messages received go to `inbound`.
+    ///
+    /// With [`TransportConfig::tls`], the files are read first: a missing or bad one is an
+    /// error naming it, and nothing is bound.
     pub async fn start(
         config: TransportConfig,
         mut addresses: AddressWatch,
         inbound: InboundSender,
         counters: SharedCounters,
     ) -> std::io::Result<Transport> {
+        let security = Security::from_config(&config)?;
         let tcp_listener = TcpListener::bind(config.listen).await?;
         let local_addr = tcp_listener.local_addr()?;
         let config = Arc::new(config);
@@ -77,16 +82,18 @@ impl Transport {
         // The peers known now get their senders before `start` returns, so that the first
         // `send` already reaches them.
         let book = addresses.borrow_and_update().clone();
-        reconcile(&registry, &book, &config, &counters);
+        reconcile(&registry, &book, &config, &security, &counters);
 
         let follower = tokio::spawn(follow_addresses(
             addresses.clone(),
             Arc::clone(&registry),
             Arc::clone(&config),
+            security.clone(),
             Arc::clone(&counters),
         ));
         let listener = Listener {
             config: Arc::clone(&config),
+            security,
             addresses,
             inbound: inbound.clone(),
             counters: Arc::clone(&counters),
@@ -196,11 +203,12 @@ async fn follow_addresses(
     mut addresses: AddressWatch,
     registry: Arc<Mutex<Registry>>,
     config: Arc<TransportConfig>,
+    security: Security,
     counters: SharedCounters,
 ) {
     while addresses.changed().await.is_ok() {
         let book = addresses.borrow_and_update().clone();
-        reconcile(&registry, &book, &config, &counters);
+        reconcile(&registry, &book, &config, &security, &counters);
     }
 }
 
@@ -211,6 +219,7 @@ fn reconcile(
     registry: &Mutex<Registry>,
     book: &AddressBook,
     config: &Arc<TransportConfig>,
+    security: &Security,
     counters: &SharedCounters,
 ) {
     let mut registry = lock(registry);
@@ -235,6 +244,7 @@ fn reconcile(
         let (queue, receiver) = mpsc::channel(config.queue_capacity.max(1));
         let sender = PeerSender {
             config: Arc::clone(config),
+            security: security.clone(),
             peer: *id,
             address: address.clone(),
             counters: Arc::clone(counters),

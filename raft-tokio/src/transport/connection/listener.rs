@@ -9,15 +9,17 @@ use raft_core::{Message, MessageBody, NodeId};
 use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::transport::codec::{
     CodecError, Frame, FrameReader, Hello, PROTOCOL_VERSION, SnapshotChunk,
 };
+use crate::transport::security::Security;
 use crate::transport::{
     AddressWatch, Inbound, InboundSender, SharedCounters, TransportConfig, TransportCounters,
 };
 
-/// How long a new connection may take to send its handshake.
+/// How long a new connection may take to complete its handshake (TLS, if any, included).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The pause after a failed `accept` (say, out of file descriptors), so that the loop does
@@ -34,6 +36,7 @@ const SNAPSHOT_RESERVE_MAX: u64 = 64 * 1024 * 1024;
 /// What the accepting side needs.
 pub(super) struct Listener {
     pub(super) config: Arc<TransportConfig>,
+    pub(super) security: Security,
     /// Consulted at each handshake: only known nodes may connect.
     pub(super) addresses: AddressWatch,
     pub(super) inbound: InboundSender,
@@ -50,6 +53,21 @@ enum Ending {
     Failed(std::io::Error),
     /// The driver stopped receiving.
     DriverGone,
+}
+
+impl Ending {
+    /// A connection that could not be secured.
+    fn from_securing(error: std::io::Error) -> Ending {
+        match error.kind() {
+            // A probe (or a health check) leaving before the end of a TLS handshake, as
+            // a plain one may leave before the first frame: not a violation.
+            std::io::ErrorKind::UnexpectedEof => Ending::Closed,
+            // The TLS handshake failed on the peer's part: no certificate, one this node
+            // does not trust, or no TLS at all.
+            std::io::ErrorKind::InvalidData => Ending::Refused(error.to_string()),
+            _ => Ending::Failed(error),
+        }
+    }
 }
 
 impl From<CodecError> for Ending {
@@ -109,12 +127,22 @@ impl Listener {
         }
     }
 
-    /// Reads the handshake, then frames until the connection ends.
+    /// Secures the connection, reads the handshake, then frames until the connection ends.
     async fn receive(&self, stream: TcpStream) -> Ending {
+        // One deadline for the TLS handshake and ours together, so that a peer cannot
+        // hold a connection open longer by spreading its handshakes.
+        let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+        let stream = match tokio::time::timeout_at(deadline, self.security.accept(stream)).await {
+            Err(_) => {
+                return Ending::Refused(format!("no handshake within {HANDSHAKE_TIMEOUT:?}"));
+            }
+            Ok(Err(error)) => return Ending::from_securing(error),
+            Ok(Ok(stream)) => stream,
+        };
         // Buffered: small frames then cost no system call each.
         let stream = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
         let mut reader = FrameReader::new(stream, self.config.frame_bytes_max);
-        let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next_frame()).await {
+        let hello = match tokio::time::timeout_at(deadline, reader.next_frame()).await {
             Err(_) => {
                 return Ending::Refused(format!("no handshake within {HANDSHAKE_TIMEOUT:?}"));
             }

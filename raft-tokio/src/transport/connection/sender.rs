@@ -11,17 +11,18 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
 use super::report_failure_now;
 use crate::transport::codec::{Frame, Hello, PROTOCOL_VERSION, SnapshotChunk, encode_frame_within};
+use crate::transport::security::{SecuredStream, Security};
 use crate::transport::{
     Inbound, InboundSender, SharedCounters, TransportConfig, TransportCounters,
 };
 
-/// How long a connection attempt (including the handshake's write) may take.
+/// How long a connection attempt (including the TLS handshake, if any, and the write of
+/// ours) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long one batch may take to write before the connection is deemed dead: a peer
@@ -187,6 +188,7 @@ enum Ending {
 /// One peer's sender.
 pub(super) struct PeerSender {
     pub(super) config: Arc<TransportConfig>,
+    pub(super) security: Security,
     pub(super) peer: NodeId,
     pub(super) address: String,
     pub(super) counters: SharedCounters,
@@ -306,12 +308,13 @@ impl PeerSender {
         }
     }
 
-    /// Connects to the peer and writes the handshake.
-    async fn connect(&self) -> Result<TcpStream, String> {
+    /// Connects to the peer, secures the connection, and writes the handshake.
+    async fn connect(&self) -> Result<SecuredStream, String> {
         let attempt = async {
-            let mut stream = TcpStream::connect(self.address.as_str()).await?;
+            let stream = TcpStream::connect(self.address.as_str()).await?;
             // Raft messages are small and latency-bound; batching is done here instead.
             stream.set_nodelay(true)?;
+            let mut stream = self.security.connect(stream, &self.address).await?;
             let hello = Frame::Hello(Hello {
                 version: PROTOCOL_VERSION,
                 cluster_id: self.config.cluster_id,
@@ -322,6 +325,8 @@ impl PeerSender {
             encode_frame_within(&hello, self.config.frame_bytes_max, &mut buffer)
                 .map_err(std::io::Error::other)?;
             stream.write_all(&buffer).await?;
+            // TLS may hold written bytes back until flushed (plain TCP never does).
+            stream.flush().await?;
             Ok::<_, std::io::Error>(stream)
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
@@ -335,11 +340,10 @@ impl PeerSender {
     /// connection breaks or the queue closes.
     async fn write_loop(
         &self,
-        stream: TcpStream,
+        mut stream: SecuredStream,
         queue: &mut mpsc::Receiver<Outgoing>,
         backlog: &mut Backlog,
     ) -> Ending {
-        let (mut reader, mut writer) = stream.into_split();
         let chunk_bytes = SNAPSHOT_CHUNK_BYTES
             .min(self.config.frame_bytes_max / 2)
             .max(1);
@@ -349,7 +353,7 @@ impl PeerSender {
         let mut buffer = Vec::new();
         loop {
             if backlog.items.is_empty() && snapshot.is_none() {
-                match wait_for_item(queue, &mut reader).await {
+                match wait_for_item(queue, &mut stream).await {
                     Ok(item) => backlog.push_back(item),
                     Err(ending) => return ending,
                 }
@@ -413,7 +417,14 @@ impl PeerSender {
             if buffer.is_empty() {
                 continue;
             }
-            match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&buffer)).await {
+            let write = async {
+                stream.write_all(&buffer).await?;
+                // TLS may hold written bytes back until flushed (plain TCP never does): a
+                // batch, and above all a snapshot's last chunk, must be on its way before
+                // it counts as sent.
+                stream.flush().await
+            };
+            match tokio::time::timeout(WRITE_TIMEOUT, write).await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => return Ending::Lost(format!("write failed: {error}")),
                 Err(_) => {
@@ -447,9 +458,13 @@ impl PeerSender {
 /// Waits for the next item to send while watching the connection: the peer never writes,
 /// so a read completing means it closed the connection (or broke the protocol), and the
 /// sender reconnects at once instead of losing the next batch to a dead socket.
+///
+/// With TLS, reading also takes in what the TLS layer itself sends (session tickets, say)
+/// and the alert of a peer refusing this node's certificate, which TLS 1.3 can only send
+/// after this side's handshake has completed.
 async fn wait_for_item(
     queue: &mut mpsc::Receiver<Outgoing>,
-    reader: &mut OwnedReadHalf,
+    reader: &mut SecuredStream,
 ) -> Result<Outgoing, Ending> {
     let mut scratch = [0u8; 64];
     loop {
