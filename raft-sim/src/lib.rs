@@ -1,10 +1,14 @@
 //! A seeded, deterministic simulator for clusters of `raft-core` nodes.
+//!
+//! Start with the [`guide`]: simulating your own state machine, property tests with the
+//! exported [`strategy`], scripted scenarios, fuzzing, and replaying and shrinking failures.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod checker;
 pub mod elections;
 pub mod faults;
+pub mod guide;
 pub mod history;
 pub mod kv;
 pub mod linearizability;

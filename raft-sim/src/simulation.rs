@@ -61,7 +61,7 @@ pub struct SimulationOptions {
     /// reads use heartbeat rounds only.
     pub clock_drift: Option<f64>,
     /// A fault plan to use instead of the one the seed draws (the seed still drives every
-    /// other random choice), as [`shrink`](crate::shrink) produces.
+    /// other random choice), as [`shrink`](crate::shrink()) produces.
     pub plan: Option<FaultPlan>,
 }
 
