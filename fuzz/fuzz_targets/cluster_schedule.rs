@@ -1,7 +1,8 @@
 //! The fuzzer's bytes choose a schedule for a 3-5 node cluster on the scripting harness:
 //! which message to deliver, drop or duplicate next, which node to tick, crash, restart or
 //! sync, which client operation to issue, and the node settings. Every safety checker runs
-//! after every step; then the cluster heals and must make progress again. This is the
+//! after every step, the schedule's proposals and reads (as one register) are checked for
+//! linearizability at the end, then the cluster heals and must make progress again. This is the
 //! coverage-guided complement to the random seed sweep and the property tests, which use
 //! the same step language (`raft_sim::strategy`).
 #![no_main]

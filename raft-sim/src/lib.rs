@@ -15,6 +15,7 @@ pub mod linearizability;
 mod network;
 mod queue;
 pub mod script;
+pub mod script_history;
 pub mod shrink;
 pub mod simulation;
 pub mod storage;

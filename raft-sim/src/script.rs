@@ -83,6 +83,8 @@ pub struct Cluster {
     /// Report each snapshot's delivery (or loss) to its sender as it happens (the
     /// default). When false, a test reports with [`Cluster::report_snapshot`].
     pub auto_report_snapshots: bool,
+    /// Every event the nodes emitted since the last [`Cluster::take_events`].
+    events: Vec<(NodeId, Event)>,
 }
 
 impl Cluster {
@@ -127,6 +129,7 @@ impl Cluster {
             snapshots_in_flight: BTreeMap::new(),
             auto_snapshot: true,
             auto_report_snapshots: true,
+            events: Vec::new(),
         };
         for id in 1..=size {
             let id = NodeId(id);
@@ -337,18 +340,26 @@ impl Cluster {
                         node.applied(last).expect("entries were handed out");
                     }
                 }
-                Action::Event(Event::SnapshotWanted { .. }) if auto_snapshot => {
-                    let index = Index(server.applied.len() as u64);
-                    if node.snapshot_built(index).is_ok() {
-                        server
-                            .staged_snapshots
-                            .insert(index, server.applied.clone());
+                Action::Event(event) => {
+                    if matches!(event, Event::SnapshotWanted { .. }) && auto_snapshot {
+                        let index = Index(server.applied.len() as u64);
+                        if node.snapshot_built(index).is_ok() {
+                            server
+                                .staged_snapshots
+                                .insert(index, server.applied.clone());
+                        }
                     }
+                    self.events.push((id, event));
                 }
-                Action::Event(_) => {}
             }
         }
         self.assert_safe();
+    }
+
+    /// Removes and returns every event the nodes emitted since the last call, with the
+    /// node that emitted it (read outcomes, role changes, snapshot requests...).
+    pub fn take_events(&mut self) -> Vec<(NodeId, Event)> {
+        std::mem::take(&mut self.events)
     }
 
     /// Builds a snapshot of node `id`'s state machine now, at its applied index.

@@ -39,7 +39,9 @@ use raft_core::{
 use crate::checker::Violation;
 use crate::faults::{FaultPlan, FaultProfile, MILLISECOND, SECOND};
 use crate::kv::Workload;
+use crate::linearizability::Verdict;
 use crate::script::Cluster;
+use crate::script_history::ScriptHistory;
 use crate::simulation::{MachineFactory, Simulation, SimulationOptions};
 use crate::trace::TraceMode;
 
@@ -338,8 +340,15 @@ fn changed_membership(
     Some((voters, learners))
 }
 
-/// Runs one step; `commands` numbers the proposals so that every command is unique.
-pub fn run_step(cluster: &mut Cluster, size: u64, step: &Step, commands: &mut u64) {
+/// Runs one step; `commands` numbers the proposals so that every command is unique, and
+/// `history` records proposals and reads as register operations.
+pub fn run_step(
+    cluster: &mut Cluster,
+    size: u64,
+    step: &Step,
+    commands: &mut u64,
+    history: &mut ScriptHistory,
+) {
     let node = |raw: usize| NodeId(raw as u64 % size + 1);
     match *step {
         Step::Tick(raw) => cluster.tick(node(raw)),
@@ -394,8 +403,11 @@ pub fn run_step(cluster: &mut Cluster, size: u64, step: &Step, commands: &mut u6
         Step::Propose(raw) => {
             *commands += 1;
             let command = format!("c{commands}");
+            let id = node(raw);
+            let invoked = history.invoke();
             // Refusals (not leader, over a limit) are legitimate outcomes.
-            let _ = cluster.propose(node(raw), command.as_bytes());
+            let result = cluster.propose(id, command.as_bytes());
+            history.proposed(id, &command, invoked, &result);
         }
         Step::Campaign(raw) => {
             let id = node(raw);
@@ -442,7 +454,12 @@ pub fn run_step(cluster: &mut Cluster, size: u64, step: &Step, commands: &mut u6
             }
         }
         Step::ReadIndex(raw) => {
-            let _ = cluster.read_index(node(raw));
+            let id = node(raw);
+            let invoked = history.invoke();
+            // Refusals (no leader known, too many pending) tell nothing.
+            if let Ok(read) = cluster.read_index(id) {
+                history.read_started(id, read, invoked);
+            }
         }
         Step::Snapshot(raw) => {
             let id = node(raw);
@@ -626,13 +643,31 @@ pub fn heal_and_check_liveness(cluster: &mut Cluster) -> Result<(), TestCaseErro
     )))
 }
 
-/// Runs a scenario: every step under the safety checker, then healing and liveness.
+/// Runs a scenario: every step under the safety checker, the schedule's proposals and
+/// reads checked for linearizability as one register, then healing and liveness.
 pub fn run_scenario(scenario: &Scenario) -> Result<(), TestCaseError> {
     let mut cluster = build_cluster(scenario);
     let mut commands = 0;
+    let mut history = ScriptHistory::new();
     for (number, step) in scenario.steps.iter().enumerate() {
-        run_step(&mut cluster, scenario.size, step, &mut commands);
+        run_step(
+            &mut cluster,
+            scenario.size,
+            step,
+            &mut commands,
+            &mut history,
+        );
         check(&mut cluster, &format!("after step {number}: {step:?}"))?;
+        history.observe(&mut cluster);
+    }
+    // The proposals and reads of the schedule, as one register, must be linearizable.
+    // (Checked before healing: what the heal proposes is not part of the history.)
+    let verdict = history.check();
+    if !verdict.is_linearizable() && !matches!(verdict, Verdict::Inconclusive { .. }) {
+        return Err(TestCaseError::fail(format!(
+            "the schedule's client history is {verdict}\nlast actions:\n{}",
+            cluster.trace_tail(TRACE_TAIL)
+        )));
     }
     heal_and_check_liveness(&mut cluster)?;
     // Every node applied the same entries, each index once, in order.
