@@ -487,7 +487,18 @@ impl Driver {
             let _ = reply.send(Err(self.not_leader()));
             return;
         }
-        match self.node.propose(command.encode()) {
+        let encoded = command.encode();
+        // An entry must fit in one peer frame, or it could never be replicated.
+        let limit = self.options.transport.frame_bytes_max / 2;
+        if encoded.len() > limit {
+            Metrics::bump(&self.metrics.proposals_refused);
+            let _ = reply.send(Err(ClientError::Refused(format!(
+                "a command of {} bytes is over the limit of {limit} bytes",
+                encoded.len()
+            ))));
+            return;
+        }
+        match self.node.propose(encoded) {
             Ok(Proposal::Appended(id)) => {
                 Metrics::bump(&self.metrics.proposals);
                 self.proposals.insert(id.index, (id, reply));

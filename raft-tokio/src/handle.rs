@@ -249,13 +249,15 @@ impl RaftHandle {
         self.change_membership(voters, learners).await
     }
 
-    /// Removes `node` from the cluster (voter or learner).
+    /// Removes `node` from the cluster (voter or learner); refused when it is not a
+    /// member.
     pub async fn remove(&self, node: NodeId) -> Result<(), ClientError> {
         let status = self.status().await?;
         let mut voters = status.membership.voters.clone();
         let mut learners = status.membership.learners.clone();
-        voters.remove(&node);
-        learners.remove(&node);
+        if !voters.remove(&node) && !learners.remove(&node) {
+            return Err(ClientError::Refused(format!("{node} is not a member")));
+        }
         self.change_membership(voters, learners).await
     }
 

@@ -455,3 +455,30 @@ async fn a_proposal_without_a_quorum_times_out() {
     );
     leader.shutdown().await;
 }
+
+// Requests that cannot work are refused at once with a reason: a command too large to
+// ever fit in a peer frame, and the removal of a node that is not a member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impossible_requests_are_refused() {
+    let handles = start_memory_cluster(3, 8 * 1024 * 1024).await;
+    let all: Vec<&RaftHandle> = handles.iter().collect();
+    let leader = handles[leader_of(&all).await].clone();
+    let huge = Bytes::from(vec![b'x'; 9 * 1024 * 1024]);
+    let refused = leader.propose(huge).await;
+    assert!(
+        matches!(&refused, Err(ClientError::Refused(reason)) if reason.contains("over the limit")),
+        "{refused:?}"
+    );
+    let refused = leader.remove(NodeId(77)).await;
+    assert!(
+        matches!(&refused, Err(ClientError::Refused(reason)) if reason.contains("not a member")),
+        "{refused:?}"
+    );
+    leader
+        .propose(put("still", "working"))
+        .await
+        .expect("committed");
+    for handle in &handles {
+        handle.shutdown().await;
+    }
+}

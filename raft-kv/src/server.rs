@@ -1,0 +1,588 @@
+//! The HTTP API: keys, membership, status and metrics, one task per connection.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use raft_core::{NodeId, Role};
+use raft_tokio::{ClientError, RaftHandle};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::cli::parse_peer_address;
+use crate::machine::{Command, Query, decode_url, decode_value};
+
+/// The largest body `POST /ID` reads: a peer address is short.
+const ADDRESS_BYTES_MAX: usize = 1024;
+
+/// How long a new member may take to catch up as a learner before it is made a voter.
+const CATCH_UP: Duration = Duration::from_secs(5);
+
+type Reply = Response<Full<Bytes>>;
+
+/// Serves the HTTP API of one node.
+#[derive(Debug)]
+pub(crate) struct Server {
+    /// The raft node.
+    pub(crate) raft: RaftHandle,
+    /// The largest value a PUT accepts.
+    pub(crate) max_value_bytes: usize,
+    /// How long a request waits for raft.
+    pub(crate) request_timeout: Duration,
+}
+
+/// What a request asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Status,
+    Metrics,
+    Get { key: String, local: bool },
+    Put { key: String },
+    DeleteKey { key: String },
+    AddNode { node: NodeId },
+    RemoveNode { node: NodeId },
+}
+
+/// How the request names its path: `?kind=key` or `?kind=node` overrides the guess
+/// (digits name a node for POST and DELETE, anything else a key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Guess,
+    Key,
+    Node,
+}
+
+impl Server {
+    /// Accepts connections forever, serving each on a task of its own.
+    pub(crate) async fn serve(self: Arc<Server>, listener: TcpListener) {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait for some to be released
+                    // instead of spinning.
+                    tracing::warn!(%error, "cannot accept an HTTP connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let server = Arc::clone(&self);
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let server = Arc::clone(&server);
+                    async move { Ok::<_, Infallible>(server.handle(request).await) }
+                });
+                let connection = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .serve_connection(TokioIo::new(stream), service);
+                if let Err(error) = connection.await {
+                    tracing::debug!(%peer, %error, "an HTTP connection ended with an error");
+                }
+            });
+        }
+    }
+
+    async fn handle(&self, request: Request<Incoming>) -> Reply {
+        let (parts, body) = request.into_parts();
+        let route = match route(&parts.method, &parts.uri) {
+            Ok(route) => route,
+            Err(rejection) => return rejection.reply(),
+        };
+        // Redirects keep the path and query, so that `curl -L` repeats the same request.
+        let target = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |path_and_query| path_and_query.as_str());
+        match route {
+            Route::Status => self.status().await,
+            Route::Metrics => text(StatusCode::OK, self.raft.render_metrics()),
+            Route::Get { key, local } => self.get(key, local).await,
+            Route::Put { key } => {
+                let value = match read_body(body, &parts.headers, self.max_value_bytes).await {
+                    Ok(value) => value,
+                    Err(rejection) => return rejection.reply(),
+                };
+                self.write(Command::Put { key, value }, target).await
+            }
+            Route::DeleteKey { key } => self.write(Command::Delete { key }, target).await,
+            Route::AddNode { node } => {
+                let body = match read_body(body, &parts.headers, ADDRESS_BYTES_MAX).await {
+                    Ok(body) => body,
+                    Err(rejection) => return rejection.reply(),
+                };
+                self.add_node(node, &body, target).await
+            }
+            Route::RemoveNode { node } => {
+                let outcome = self.within(self.raft.remove(node)).await;
+                self.membership_outcome(outcome, target).await
+            }
+        }
+    }
+
+    async fn status(&self) -> Reply {
+        match self.within(self.raft.status()).await {
+            Ok(status) => {
+                let ids = |nodes: &std::collections::BTreeSet<NodeId>| {
+                    nodes.iter().map(|node| node.0).collect::<Vec<u64>>()
+                };
+                let document = json!({
+                    "id": status.id.0,
+                    "role": status.role.to_string(),
+                    "term": status.term.0,
+                    "leader": status.leader.map(|leader| leader.0),
+                    "commit": status.commit.0,
+                    "applied": status.applied.0,
+                    "voters": ids(&status.membership.voters),
+                    "learners": ids(&status.membership.learners),
+                });
+                json_reply(StatusCode::OK, &document)
+            }
+            Err(error) => self.failure(error, None).await,
+        }
+    }
+
+    async fn get(&self, key: String, local: bool) -> Reply {
+        let query = Query::Get { key }.encode();
+        let answer = if local {
+            self.within(self.raft.read_local(query)).await
+        } else {
+            self.within(self.raft.read(query)).await
+        };
+        match answer {
+            Ok(answer) => match decode_value(&answer) {
+                Ok(Some(value)) => Response::new(Full::new(value)),
+                Ok(None) => json_error(StatusCode::NOT_FOUND, "key not found"),
+                Err(error) => json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("the state machine's answer does not decode: {error}"),
+                ),
+            },
+            // Reads never redirect: a follower reads through the leader itself.
+            Err(error) => self.failure(error, None).await,
+        }
+    }
+
+    async fn write(&self, command: Command, target: &str) -> Reply {
+        match self.within(self.raft.propose(command.encode())).await {
+            Ok(_) => no_content(),
+            Err(error) => self.failure(error, Some(target)).await,
+        }
+    }
+
+    async fn add_node(&self, node: NodeId, body: &[u8], target: &str) -> Reply {
+        let Ok(text) = std::str::from_utf8(body) else {
+            return json_error(StatusCode::BAD_REQUEST, "the peer address is not UTF-8");
+        };
+        let address = match parse_peer_address(text) {
+            Ok(address) => address,
+            Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
+        };
+        tracing::info!(%node, %address, "adding a voter");
+        // The catch-up wait comes on top of the usual time for the changes themselves.
+        let outcome = tokio::time::timeout(
+            CATCH_UP + 2 * self.request_timeout,
+            self.raft.add_voter(node, address, CATCH_UP),
+        )
+        .await
+        .unwrap_or(Err(ClientError::Timeout));
+        self.membership_outcome(outcome, target).await
+    }
+
+    async fn membership_outcome(&self, outcome: Result<(), ClientError>, target: &str) -> Reply {
+        match outcome {
+            Ok(()) => no_content(),
+            Err(error) => self.failure(error, Some(target)).await,
+        }
+    }
+
+    /// Runs a raft request within the per-request time limit.
+    async fn within<T>(
+        &self,
+        request: impl Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
+        tokio::time::timeout(self.request_timeout, request)
+            .await
+            .unwrap_or(Err(ClientError::Timeout))
+    }
+
+    /// The reply for a failed raft request. A write refused by a follower (`redirect`
+    /// names its path and query) is redirected to the leader's HTTP URL.
+    async fn failure(&self, error: ClientError, redirect: Option<&str>) -> Reply {
+        let status = match &error {
+            ClientError::NotLeader { leader, .. } => match redirect {
+                Some(target) => return self.redirect(*leader, target).await,
+                None => StatusCode::SERVICE_UNAVAILABLE,
+            },
+            ClientError::Timeout | ClientError::OutcomeUnknown => StatusCode::GATEWAY_TIMEOUT,
+            ClientError::Refused(_) => StatusCode::CONFLICT,
+            ClientError::Superseded | ClientError::ShuttingDown | ClientError::StorageFailed(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        json_error(status, &error.to_string())
+    }
+
+    /// `307 Temporary Redirect` to the leader's advertised HTTP URL, or 503 when it is not
+    /// known (no leader, or it has not advertised yet).
+    async fn redirect(&self, leader: Option<NodeId>, target: &str) -> Reply {
+        let leader = leader.or_else(|| self.raft.watch().borrow().leader);
+        let Some(leader) = leader else {
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not the leader, and no leader is known; try again",
+            );
+        };
+        if leader == self.raft.id() {
+            // This node has just lost or not yet taken up leadership: a redirect to
+            // itself would loop.
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "leadership is changing; try again",
+            );
+        }
+        let answer = self
+            .within(
+                self.raft
+                    .read_local(Query::AdvertisedUrl { node: leader.0 }.encode()),
+            )
+            .await;
+        let url = match answer.map(|answer| decode_url(&answer)) {
+            Ok(Ok(Some(url))) => url,
+            Ok(Ok(None)) => {
+                return json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!(
+                        "the leader is node {leader}, whose HTTP URL is not known yet; try again"
+                    ),
+                );
+            }
+            Ok(Err(error)) => {
+                return json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("the state machine's answer does not decode: {error}"),
+                );
+            }
+            Err(error) => return json_error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
+        };
+        let location = format!("{}{target}", url.trim_end_matches('/'));
+        let Ok(value) = HeaderValue::from_str(&location) else {
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("the leader's URL {url:?} is not usable in a redirect"),
+            );
+        };
+        let mut reply = json_reply(
+            StatusCode::TEMPORARY_REDIRECT,
+            &json!({ "error": format!("not the leader; the leader is node {leader} at {url}") }),
+        );
+        reply.headers_mut().insert(header::LOCATION, value);
+        reply
+    }
+}
+
+/// Maps a method and URI to a route, or to the error reply for a request that names
+/// nothing this server does.
+fn route(method: &Method, uri: &Uri) -> Result<Route, Rejection> {
+    let Some(name) = uri.path().strip_prefix('/') else {
+        return Err(Rejection::new(StatusCode::NOT_FOUND, "unknown path"));
+    };
+    let mut kind = Kind::Guess;
+    let mut local = false;
+    for parameter in uri.query().unwrap_or("").split('&') {
+        if parameter.is_empty() {
+            continue;
+        }
+        let (parameter_name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+        match (parameter_name, value) {
+            ("consistency", "local") => local = true,
+            ("consistency", "linearizable") => local = false,
+            ("kind", "key") => kind = Kind::Key,
+            ("kind", "node") => kind = Kind::Node,
+            ("consistency", _) => {
+                return Err(Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    "consistency must be local or linearizable",
+                ));
+            }
+            ("kind", _) => {
+                return Err(Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    "kind must be key or node",
+                ));
+            }
+            _ => {
+                return Err(Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown query parameter {parameter_name:?}"),
+                ));
+            }
+        }
+    }
+    let digits = !name.is_empty() && name.bytes().all(|byte| byte.is_ascii_digit());
+    let names_node = kind == Kind::Node || (kind == Kind::Guess && digits);
+    let key = || {
+        if name.is_empty() {
+            Err(Rejection::new(StatusCode::BAD_REQUEST, "the key is empty"))
+        } else {
+            Ok(name.to_string())
+        }
+    };
+    match *method {
+        Method::GET => match (kind, name) {
+            (Kind::Node, _) => Err(method_not_allowed("GET")),
+            (Kind::Guess, "status") => Ok(Route::Status),
+            (Kind::Guess, "metrics") => Ok(Route::Metrics),
+            _ => Ok(Route::Get { key: key()?, local }),
+        },
+        Method::PUT if kind == Kind::Node => Err(method_not_allowed("PUT")),
+        Method::PUT => Ok(Route::Put { key: key()? }),
+        Method::DELETE if names_node => Ok(Route::RemoveNode {
+            node: node_id(name)?,
+        }),
+        Method::DELETE => Ok(Route::DeleteKey { key: key()? }),
+        Method::POST if kind == Kind::Key => Err(method_not_allowed("POST")),
+        Method::POST if name.is_empty() => Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "POST /ID adds node ID: the node id is missing",
+        )),
+        Method::POST if names_node => Ok(Route::AddNode {
+            node: node_id(name)?,
+        }),
+        Method::POST => Err(Rejection::new(
+            StatusCode::NOT_FOUND,
+            "POST /ID adds node ID: the path is not a node id",
+        )),
+        _ => Err(method_not_allowed(method.as_str())),
+    }
+}
+
+fn node_id(name: &str) -> Result<NodeId, Rejection> {
+    match name.parse::<u64>() {
+        Ok(0) => Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "node id 0 is reserved; node ids start at 1",
+        )),
+        Ok(id) => Ok(NodeId(id)),
+        Err(_) => Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            format!("{name:?} is not a node id (for a key made of digits, add ?kind=key)"),
+        )),
+    }
+}
+
+/// Reads a whole request body of at most `limit` bytes; a larger one gets 413.
+async fn read_body(body: Incoming, headers: &HeaderMap, limit: usize) -> Result<Bytes, Rejection> {
+    let too_large = || {
+        Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(error) => Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the request body: {error}"),
+        )),
+    }
+}
+
+/// Proposes `Advertise` with this node's HTTP URL whenever it becomes leader, so that
+/// followers can redirect writes to it. Runs until the node stops.
+pub(crate) async fn advertise_when_leading(raft: RaftHandle, url: String) {
+    let mut roles = raft.watch();
+    let mut advertised_term = None;
+    loop {
+        let info = *roles.borrow_and_update();
+        if info.role == Role::Leader && advertised_term != Some(info.term) {
+            match advertise(&raft, &url).await {
+                Ok(()) => advertised_term = Some(info.term),
+                Err(ClientError::ShuttingDown | ClientError::StorageFailed(_)) => return,
+                Err(error) => {
+                    // Retried while this node still leads the same term.
+                    tracing::debug!(%error, "advertising the HTTP URL failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            }
+        }
+        if roles.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn advertise(raft: &RaftHandle, url: &str) -> Result<(), ClientError> {
+    let node = raft.id().0;
+    // Whatever this node has applied is committed: if that already holds this URL, one
+    // more entry would add nothing. (A state machine still behind may miss a committed
+    // advertisement; then the URL is proposed again, which is harmless.)
+    let known = raft
+        .read_local(Query::AdvertisedUrl { node }.encode())
+        .await?;
+    if decode_url(&known).ok().flatten().as_deref() == Some(url) {
+        return Ok(());
+    }
+    let command = Command::Advertise {
+        node,
+        url: url.to_string(),
+    };
+    tokio::time::timeout(Duration::from_secs(5), raft.propose(command.encode()))
+        .await
+        .unwrap_or(Err(ClientError::Timeout))?;
+    tracing::info!(%url, "advertised this leader's HTTP URL");
+    Ok(())
+}
+
+fn no_content() -> Reply {
+    let mut reply = Response::new(Full::new(Bytes::new()));
+    *reply.status_mut() = StatusCode::NO_CONTENT;
+    reply
+}
+
+fn text(status: StatusCode, body: String) -> Reply {
+    let mut reply = Response::new(Full::new(Bytes::from(body)));
+    *reply.status_mut() = status;
+    reply.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    reply
+}
+
+fn json_reply(status: StatusCode, document: &serde_json::Value) -> Reply {
+    let mut body = document.to_string();
+    body.push('\n');
+    let mut reply = Response::new(Full::new(Bytes::from(body)));
+    *reply.status_mut() = status;
+    reply.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    reply
+}
+
+fn json_error(status: StatusCode, message: &str) -> Reply {
+    json_reply(status, &json!({ "error": message }))
+}
+
+fn method_not_allowed(method: &str) -> Rejection {
+    Rejection::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} is not allowed here"),
+    )
+}
+
+/// A request refused before it reaches raft: the status, and the message of its JSON
+/// error body.
+#[derive(Debug, PartialEq, Eq)]
+struct Rejection {
+    status: StatusCode,
+    message: String,
+}
+
+impl Rejection {
+    fn new(status: StatusCode, message: impl Into<String>) -> Rejection {
+        Rejection {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn reply(&self) -> Reply {
+        let mut reply = json_error(self.status, &self.message);
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            reply.headers_mut().insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, PUT, DELETE, POST"),
+            );
+        }
+        reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routed(method: Method, uri: &str) -> Result<Route, StatusCode> {
+        let uri: Uri = uri.parse().expect("a valid URI");
+        route(&method, &uri).map_err(|rejection| rejection.status)
+    }
+
+    // Digits name a node for POST and DELETE unless ?kind=key says otherwise; /status and
+    // /metrics are reserved for GET.
+    #[test]
+    fn routes() {
+        assert_eq!(routed(Method::GET, "/status"), Ok(Route::Status));
+        assert_eq!(routed(Method::GET, "/metrics"), Ok(Route::Metrics));
+        assert_eq!(
+            routed(Method::GET, "/status?kind=key"),
+            Ok(Route::Get {
+                key: "status".into(),
+                local: false
+            })
+        );
+        assert_eq!(
+            routed(Method::GET, "/k?consistency=local"),
+            Ok(Route::Get {
+                key: "k".into(),
+                local: true
+            })
+        );
+        assert_eq!(
+            routed(Method::PUT, "/123"),
+            Ok(Route::Put { key: "123".into() })
+        );
+        assert_eq!(
+            routed(Method::DELETE, "/123"),
+            Ok(Route::RemoveNode { node: NodeId(123) })
+        );
+        assert_eq!(
+            routed(Method::DELETE, "/123?kind=key"),
+            Ok(Route::DeleteKey { key: "123".into() })
+        );
+        assert_eq!(
+            routed(Method::POST, "/4"),
+            Ok(Route::AddNode { node: NodeId(4) })
+        );
+        assert_eq!(routed(Method::PUT, "/"), Err(StatusCode::BAD_REQUEST));
+        assert_eq!(routed(Method::GET, "/"), Err(StatusCode::BAD_REQUEST));
+        assert_eq!(routed(Method::POST, "/0"), Err(StatusCode::BAD_REQUEST));
+        assert_eq!(
+            routed(Method::POST, "/99999999999999999999999"),
+            Err(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(routed(Method::POST, "/abc"), Err(StatusCode::NOT_FOUND));
+        assert_eq!(
+            routed(Method::PATCH, "/abc"),
+            Err(StatusCode::METHOD_NOT_ALLOWED)
+        );
+        assert_eq!(
+            routed(Method::GET, "/k?consistency=maybe"),
+            Err(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            routed(Method::GET, "/k?colour=red"),
+            Err(StatusCode::BAD_REQUEST)
+        );
+    }
+}

@@ -1,0 +1,521 @@
+//! Helpers for tests that run real `raft-kv` processes: free ports, a tiny HTTP/1.1
+//! client, and a cluster guard that kills its processes when dropped (and prints their
+//! logs when a test fails).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The binary under test.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_raft-kv");
+
+/// How long a condition may take to come true.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Free ports on 127.0.0.1, reserved by the listeners returned: drop them just before
+/// the ports are used, to leave other processes the shortest time to take them.
+///
+/// They are drawn below the kernel's ephemeral range when it can be read (Linux): the
+/// kernel hands ports of that range to `bind(0)` and to every outgoing connection (the
+/// nodes' peer connections included), so a port taken from it and released could be
+/// reused by a connection of a concurrently running test before the node binds it. Each
+/// process draws from its own slice of that space (by process id), so that test
+/// processes running side by side (as under cargo-nextest) rarely meet.
+pub fn reserve_ports(count: usize) -> Vec<TcpListener> {
+    const LOWEST: u32 = 10_000;
+    const SLICES: u32 = 64;
+    let mut listeners: Vec<TcpListener> = Vec::new();
+    if let Some(ephemeral_low) = ephemeral_range_low().filter(|low| *low > 20_000) {
+        let width = (u32::from(ephemeral_low) - LOWEST) / SLICES;
+        let slice_start = LOWEST + (std::process::id() % SLICES) * width;
+        let mut attempts = 0;
+        while listeners.len() < count && attempts < 1000 {
+            attempts += 1;
+            let offset = (random() % u64::from(width)) as u32;
+            let Ok(port) = u16::try_from(slice_start + offset) else {
+                break;
+            };
+            if claim(port)
+                && let Ok(listener) = TcpListener::bind(("127.0.0.1", port))
+            {
+                listeners.push(listener);
+            }
+        }
+    }
+    while listeners.len() < count {
+        listeners.push(TcpListener::bind("127.0.0.1:0").expect("a free port"));
+    }
+    listeners
+}
+
+/// The port a listener of [`reserve_ports`] holds.
+pub fn port_of(listener: &TcpListener) -> u16 {
+    listener.local_addr().expect("bound").port()
+}
+
+/// Free ports on 127.0.0.1, released at once.
+pub fn free_ports(count: usize) -> Vec<u16> {
+    reserve_ports(count).iter().map(port_of).collect()
+}
+
+/// Claims `port` for this process: false if it was claimed before. No two tests of one
+/// process get the same port, even once a node released it (while it restarts, say).
+fn claim(port: u16) -> bool {
+    static CLAIMED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    CLAIMED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(port)
+}
+
+fn ephemeral_range_low() -> Option<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
+}
+
+/// A random number from the standard library's per-process hash keys.
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos()),
+    );
+    hasher.finish()
+}
+
+/// Retries `attempt` every 100 ms until it succeeds, for at most [`PATIENCE`].
+pub fn eventually<T>(what: &str, mut attempt: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match attempt() {
+            Ok(value) => return value,
+            Err(last) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: not within {PATIENCE:?}; last: {last}"
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The first header named `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {:?}", self.text()))
+    }
+
+    /// The `error` member of a JSON error body.
+    pub fn error_message(&self) -> String {
+        let document = self.json();
+        document["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no \"error\" string in {document}"))
+            .to_string()
+    }
+}
+
+/// Sends raw bytes and returns everything the server answers before it closes.
+pub fn raw(port: u16, request: &[u8]) -> std::io::Result<Vec<u8>> {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+    // A server that answers before reading the whole body may close early; its answer is
+    // still worth reading.
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    Ok(answer)
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`).
+pub fn request(port: u16, method: &str, target: &str, body: &[u8]) -> Result<Reply, String> {
+    let mut bytes = format!(
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    bytes.extend_from_slice(body);
+    let answer =
+        raw(port, &bytes).map_err(|error| format!("{method} {target} on :{port}: {error}"))?;
+    parse_reply(&answer).ok_or_else(|| {
+        format!(
+            "{method} {target} on :{port}: unparsable answer {:?}",
+            String::from_utf8_lossy(&answer)
+        )
+    })
+}
+
+fn parse_reply(answer: &[u8]) -> Option<Reply> {
+    let split = answer.windows(4).position(|window| window == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&answer[..split]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    let mut body = answer[split + 4..].to_vec();
+    if let Some((_, length)) = headers.iter().find(|(name, _)| name == "content-length") {
+        body.truncate(length.parse().ok()?);
+    }
+    Some(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// `GET target`.
+pub fn get(port: u16, target: &str) -> Result<Reply, String> {
+    request(port, "GET", target, b"")
+}
+
+/// The port in a `Location` of the form `http://127.0.0.1:PORT/...`, and the target.
+pub fn split_location(location: &str) -> (u16, String) {
+    let rest = location
+        .strip_prefix("http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("unexpected Location {location:?}"));
+    let slash = rest.find('/').unwrap_or(rest.len());
+    let port = rest[..slash]
+        .parse()
+        .unwrap_or_else(|_| panic!("no port in Location {location:?}"));
+    (port, rest[slash..].to_string())
+}
+
+/// One `raft-kv` process and the flags that start it again.
+pub struct Node {
+    /// The node id.
+    pub id: u64,
+    /// Its HTTP port.
+    pub http_port: u16,
+    /// Its raft port.
+    pub raft_port: u16,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// Where its stderr goes (appended across restarts).
+    pub log: PathBuf,
+    /// The `--cluster` value.
+    pub cluster: String,
+    /// Whether it starts with `--join`.
+    pub join: bool,
+    /// Flags for every start.
+    pub extra: Vec<String>,
+    /// The running process.
+    pub child: Option<Child>,
+    /// Listeners holding its ports until it first starts.
+    pub reserved: Vec<TcpListener>,
+}
+
+impl Node {
+    /// Starts the process (again) and waits until it serves HTTP (or exits).
+    pub fn start(&mut self) {
+        // One start at a time in this process, each until the node has bound its ports: a
+        // child forked meanwhile by another test would hold copies of the sockets that
+        // reserve this node's ports (until it execs), and the node could not bind them.
+        static STARTING: Mutex<()> = Mutex::new(());
+        let _starting = STARTING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        assert!(self.child.is_none(), "node {} is running", self.id);
+        self.reserved.clear();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("the log file opens");
+        let mut command = Command::new(BINARY);
+        command
+            .arg("--id")
+            .arg(self.id.to_string())
+            .arg("--cluster")
+            .arg(&self.cluster)
+            .arg("--port")
+            .arg(self.http_port.to_string())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--cluster-id")
+            .arg("7")
+            .arg("--tick-ms")
+            .arg("20")
+            .args(&self.extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        if self.join {
+            command.arg("--join");
+        }
+        self.child = Some(command.spawn().expect("raft-kv starts"));
+        // `/status` answers once the raft node has started, so both ports are bound.
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline && self.running() && get(self.http_port, "/status").is_err()
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGKILLs the process and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERMs the process and waits (at most [`PATIENCE`]) for it to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("the node runs");
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = child.try_wait().expect("waitable") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "node {} did not exit within {PATIENCE:?} of SIGTERM",
+                    self.id
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the process still runs.
+    pub fn running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => {
+                let alive = child.try_wait().expect("waitable").is_none();
+                if !alive {
+                    self.child = None;
+                }
+                alive
+            }
+            None => false,
+        }
+    }
+}
+
+/// Processes of one cluster in a temporary directory; dropping it kills them.
+pub struct Cluster {
+    /// Holds the data directories and logs.
+    pub directory: TempDir,
+    /// The nodes, node i at position i - 1.
+    pub nodes: Vec<Node>,
+}
+
+impl Cluster {
+    /// `size` nodes, not started. The cluster flag mixes `http://host:port` and
+    /// `host:port`, both of which raft-kv accepts.
+    pub fn new(size: usize, extra: &[&str]) -> Cluster {
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        let mut reserved = reserve_ports(2 * size);
+        let ports: Vec<u16> = reserved.iter().map(port_of).collect();
+        let cluster = cluster_flag(&ports[..size]);
+        let http_listeners = reserved.split_off(size);
+        let nodes = reserved
+            .into_iter()
+            .zip(http_listeners)
+            .enumerate()
+            .map(|(position, (raft_listener, http_listener))| {
+                let id = position as u64 + 1;
+                Node {
+                    id,
+                    http_port: ports[size + position],
+                    raft_port: ports[position],
+                    data_dir: directory.path().join(format!("node-{id}")),
+                    log: directory.path().join(format!("node-{id}.log")),
+                    cluster: cluster.clone(),
+                    join: false,
+                    extra: extra.iter().map(|flag| flag.to_string()).collect(),
+                    child: None,
+                    reserved: vec![raft_listener, http_listener],
+                }
+            })
+            .collect();
+        Cluster { directory, nodes }
+    }
+
+    /// Starts every node.
+    pub fn start_all(&mut self) {
+        for node in &mut self.nodes {
+            node.start();
+        }
+    }
+
+    /// Adds (without starting) one more node, with `--join` and every raft address.
+    pub fn add_joining_node(&mut self) -> usize {
+        let reserved = reserve_ports(2);
+        let ports: Vec<u16> = reserved.iter().map(port_of).collect();
+        let id = self.nodes.len() as u64 + 1;
+        let mut raft_ports: Vec<u16> = self.nodes.iter().map(|node| node.raft_port).collect();
+        raft_ports.push(ports[0]);
+        let extra = self.nodes[0].extra.clone();
+        self.nodes.push(Node {
+            id,
+            http_port: ports[1],
+            raft_port: ports[0],
+            data_dir: self.directory.path().join(format!("node-{id}")),
+            log: self.directory.path().join(format!("node-{id}.log")),
+            cluster: cluster_flag(&raft_ports),
+            join: true,
+            extra,
+            child: None,
+            reserved,
+        });
+        self.nodes.len() - 1
+    }
+
+    /// Waits until a running node leads and every running node names it; returns its
+    /// position.
+    pub fn leader(&mut self) -> usize {
+        eventually("an agreed leader", || {
+            let mut leaders = Vec::new();
+            let mut leading = None;
+            for (position, node) in self.nodes.iter_mut().enumerate() {
+                if !node.running() {
+                    continue;
+                }
+                let status = get(node.http_port, "/status")?;
+                if status.status != 200 {
+                    return Err(format!("node {}: status {}", node.id, status.status));
+                }
+                let document = status.json();
+                if document["role"] == "leader" {
+                    leading = Some(position);
+                }
+                leaders.push(document["leader"].as_u64());
+            }
+            let position =
+                leading.ok_or_else(|| format!("no leader; leaders named: {leaders:?}"))?;
+            let id = self.nodes[position].id;
+            if leaders.iter().all(|leader| *leader == Some(id)) {
+                Ok(position)
+            } else {
+                Err(format!("node {id} leads, but the others name {leaders:?}"))
+            }
+        })
+    }
+
+    /// Sends a write to the node at `position`, following redirects and retrying while
+    /// the cluster has no usable leader, until it succeeds (2xx); returns that reply.
+    pub fn write(&self, position: usize, method: &str, target: &str, body: &[u8]) -> Reply {
+        let first_port = self.nodes[position].http_port;
+        eventually(&format!("{method} {target}"), || {
+            let mut port = first_port;
+            let mut target = target.to_string();
+            for _ in 0..5 {
+                let reply = request(port, method, &target, body)?;
+                match reply.status {
+                    200..=299 => return Ok(reply),
+                    307 => {
+                        let location = reply
+                            .header("location")
+                            .ok_or("a 307 without Location")?
+                            .to_string();
+                        (port, target) = split_location(&location);
+                    }
+                    503 | 504 => return Err(format!("{}: {}", reply.status, reply.text())),
+                    status => panic!("{method} {target}: unexpected {status}: {}", reply.text()),
+                }
+            }
+            Err("too many redirects".to_string())
+        })
+    }
+
+    /// Waits until node `position` answers `GET target` with 200 and `expected`.
+    pub fn expect_value(&self, position: usize, target: &str, expected: &str) {
+        let port = self.nodes[position].http_port;
+        eventually(&format!("GET {target} on node {}", position + 1), || {
+            let reply = get(port, target)?;
+            if reply.status == 200 && reply.text() == expected {
+                Ok(())
+            } else {
+                Err(format!("{}: {}", reply.status, reply.text()))
+            }
+        });
+    }
+}
+
+fn cluster_flag(raft_ports: &[u16]) -> String {
+    raft_ports
+        .iter()
+        .enumerate()
+        .map(|(position, port)| {
+            if position % 2 == 0 {
+                format!("http://127.0.0.1:{port}")
+            } else {
+                format!("127.0.0.1:{port}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        if std::thread::panicking() {
+            for node in &self.nodes {
+                let mut log = String::new();
+                if let Ok(mut file) = File::open(&node.log) {
+                    let _ = file.read_to_string(&mut log);
+                }
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(60)..];
+                eprintln!("--- node {} (last {} lines) ---", node.id, tail.len());
+                for line in tail {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+}
