@@ -1,14 +1,16 @@
-//! The command line: raftexample's flags, checked into [`Settings`].
+//! The command line: raftexample's flags, checked into [`Settings`] for one node or
+//! [`LocalSettings`] for the `--local` demo.
 
+use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use clap::error::ErrorKind;
 use raft_core::NodeId;
-use raft_tokio::transport::AddressBook;
+use raft_tokio::transport::{AddressBook, TlsFiles};
 
 /// Exit code for invalid flags.
 pub(crate) const EXIT_USAGE: u8 = 2;
@@ -16,11 +18,37 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 /// The largest `--max-value-bytes`.
 const VALUE_BYTES_MAX: u64 = 8 * 1024 * 1024;
 
+/// The HTTP port of a node when `--port` is not given.
+const PORT_DEFAULT: u16 = 9121;
+
+/// The first node's HTTP port in a `--local` cluster when `--port` is not given.
+const LOCAL_PORT_DEFAULT: u16 = 12380;
+
+/// In a `--local` cluster, node i's raft port is this far above its HTTP port.
+pub(crate) const LOCAL_PEER_PORT_OFFSET: u16 = 10;
+
+/// The most nodes `--local` starts: their HTTP and raft ports must not overlap.
+const LOCAL_NODES_MAX: u16 = LOCAL_PEER_PORT_OFFSET - 1;
+
+/// Whether this build has the `tls` feature (mutual TLS between peers).
+const TLS_BUILT: bool = cfg!(feature = "tls");
+
 /// A replicated key-value store over HTTP, on Raft (the API and flags of etcd's
 /// raftexample).
 #[derive(Debug, Parser)]
 #[command(name = "raft-kv", version)]
 struct Cli {
+    /// Run a local demo cluster instead of one node: start N nodes (this program, as
+    /// child processes) on 127.0.0.1, node i with HTTP port --port + i - 1 and raft port
+    /// --port + 10 + i - 1, data in --data-dir/node-i; print their URLs and curl commands
+    /// to try; stop them on Ctrl-C.
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u16).range(1..=i64::from(LOCAL_NODES_MAX)),
+        conflicts_with_all = ["id", "cluster", "join", "host", "advertise_url", "stop_on_stdin_eof"]
+    )]
+    local: Option<u16>,
     /// This node's id: its 1-based position in --cluster.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     id: u64,
@@ -33,9 +61,10 @@ struct Cli {
         value_parser = parse_peer_address
     )]
     cluster: Vec<String>,
-    /// The HTTP port for clients (0 picks a free one).
-    #[arg(long, default_value_t = 9121)]
-    port: u16,
+    /// The HTTP port for clients (0 picks a free one) [default: 9121; with --local, the
+    /// first node's, 12380].
+    #[arg(long)]
+    port: Option<u16>,
     /// The address the HTTP server binds.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -43,7 +72,8 @@ struct Cli {
     /// must be the last one in --cluster.
     #[arg(long)]
     join: bool,
-    /// Where the node keeps its log and snapshots [default: raft-kv-<id>].
+    /// Where the node keeps its log and snapshots [default: raft-kv-<id>; with --local,
+    /// the folder of the nodes' data directories and logs, raft-kv-local].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Peers of another cluster id are refused.
@@ -65,6 +95,30 @@ struct Cli {
     /// leads [default: http://<host>:<port>].
     #[arg(long, value_name = "URL")]
     advertise_url: Option<String>,
+    /// Mutual TLS between peers: the CA certificates (PEM) a peer's certificate must come
+    /// from. Needs --tls-cert and --tls-key too, and raft-kv built with the `tls` feature.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// Mutual TLS between peers: this node's certificate (PEM), valid for the host of its
+    /// raft address, for both server and client authentication.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// Mutual TLS between peers: the private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Stop gracefully when standard input reaches its end: how a --local cluster's nodes
+    /// never outlive it, however it ends.
+    #[arg(long, hide = true)]
+    stop_on_stdin_eof: bool,
+}
+
+/// What the command line asks for.
+#[derive(Clone, Debug)]
+pub(crate) enum Mode {
+    /// Run one node (boxed: the settings are large, and built once).
+    Node(Box<Settings>),
+    /// Run a local demo cluster of child processes.
+    Local(LocalSettings),
 }
 
 /// Everything the server needs from the command line, checked.
@@ -94,16 +148,169 @@ pub(crate) struct Settings {
     pub(crate) request_timeout: Duration,
     /// The URL to advertise, when given.
     pub(crate) advertise_url: Option<String>,
+    /// Mutual TLS between peers, when asked for.
+    pub(crate) tls: Option<TlsFiles>,
+    /// Whether to stop when standard input ends.
+    pub(crate) stop_on_stdin_eof: bool,
+}
+
+/// A `--local` demo cluster, checked.
+#[derive(Clone, Debug)]
+pub(crate) struct LocalSettings {
+    /// How many nodes.
+    pub(crate) nodes: u16,
+    /// The first node's HTTP port.
+    pub(crate) port: u16,
+    /// The folder of the nodes' data directories and logs.
+    pub(crate) directory: PathBuf,
+    /// Flags every node gets, as given (cluster id, tick, limits, TLS).
+    pub(crate) shared_flags: Vec<OsString>,
+}
+
+impl LocalSettings {
+    /// Node `id`'s HTTP port (ids from 1).
+    pub(crate) fn http_port(&self, id: u16) -> u16 {
+        self.port + id - 1
+    }
+
+    /// Node `id`'s raft port.
+    pub(crate) fn raft_port(&self, id: u16) -> u16 {
+        self.port + LOCAL_PEER_PORT_OFFSET + id - 1
+    }
+
+    /// The `--cluster` value of every node.
+    pub(crate) fn cluster(&self) -> String {
+        (1..=self.nodes)
+            .map(|id| format!("http://127.0.0.1:{}", self.raft_port(id)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Node `id`'s data directory.
+    pub(crate) fn data_dir(&self, id: u16) -> PathBuf {
+        self.directory.join(format!("node-{id}"))
+    }
+
+    /// Node `id`'s log file (its stderr).
+    pub(crate) fn log(&self, id: u16) -> PathBuf {
+        self.directory.join(format!("node-{id}.log"))
+    }
+
+    /// The arguments that start node `id` (after the program's name).
+    pub(crate) fn node_arguments(&self, id: u16) -> Vec<OsString> {
+        let mut arguments: Vec<OsString> = vec![
+            "--id".into(),
+            id.to_string().into(),
+            "--cluster".into(),
+            self.cluster().into(),
+            "--port".into(),
+            self.http_port(id).to_string().into(),
+            "--data-dir".into(),
+            self.data_dir(id).into_os_string(),
+        ];
+        arguments.extend(self.shared_flags.iter().cloned());
+        arguments
+    }
 }
 
 /// Parses and checks the command line. Help and version are printed here (exit code 0);
 /// any error is printed in one line (exit code 2).
-pub(crate) fn parse() -> Result<Settings, ExitCode> {
+pub(crate) fn parse() -> Result<Mode, ExitCode> {
     let cli = Cli::try_parse().map_err(|error| clap_error(&error))?;
-    settings(cli).map_err(|message| {
+    mode(cli).map_err(|message| {
         eprintln!("error: {message}");
         ExitCode::from(EXIT_USAGE)
     })
+}
+
+fn mode(cli: Cli) -> Result<Mode, String> {
+    match cli.local {
+        Some(nodes) => local_settings(cli, nodes).map(Mode::Local),
+        None => settings(cli).map(|settings| Mode::Node(Box::new(settings))),
+    }
+}
+
+/// The TLS files, when all three flags are given; an error when only some are, or when
+/// this build cannot use them.
+fn tls_files(cli: &Cli) -> Result<Option<TlsFiles>, String> {
+    let files = match (&cli.tls_ca, &cli.tls_cert, &cli.tls_key) {
+        (None, None, None) => return Ok(None),
+        (Some(ca), Some(certificate), Some(key)) => TlsFiles {
+            ca_certificates: ca.clone(),
+            certificate: certificate.clone(),
+            private_key: key.clone(),
+        },
+        (ca, certificate, key) => {
+            let missing: Vec<&str> = [
+                (ca.is_none(), "--tls-ca"),
+                (certificate.is_none(), "--tls-cert"),
+                (key.is_none(), "--tls-key"),
+            ]
+            .into_iter()
+            .filter_map(|(missing, flag)| missing.then_some(flag))
+            .collect();
+            return Err(format!(
+                "--tls-ca, --tls-cert and --tls-key go together; missing: {}",
+                missing.join(", ")
+            ));
+        }
+    };
+    if !TLS_BUILT {
+        return Err(
+            "--tls-ca, --tls-cert and --tls-key need raft-kv built with the `tls` feature \
+             (cargo build -p raft-kv --features tls)"
+                .to_string(),
+        );
+    }
+    Ok(Some(files))
+}
+
+fn local_settings(cli: Cli, nodes: u16) -> Result<LocalSettings, String> {
+    let port = cli.port.unwrap_or(LOCAL_PORT_DEFAULT);
+    if port == 0 {
+        return Err("--local needs the first node's HTTP port in --port, not 0".to_string());
+    }
+    let last = u32::from(port) + u32::from(LOCAL_PEER_PORT_OFFSET) + u32::from(nodes) - 1;
+    if last > u32::from(u16::MAX) {
+        return Err(format!(
+            "--port {port} leaves no room for {nodes} node(s): --local uses ports {port} to {last}"
+        ));
+    }
+    let tls = tls_files(&cli)?;
+    let mut shared_flags: Vec<OsString> = vec![
+        "--cluster-id".into(),
+        cli.cluster_id.to_string().into(),
+        "--tick-ms".into(),
+        cli.tick_ms.to_string().into(),
+        "--max-value-bytes".into(),
+        cli.max_value_bytes.to_string().into(),
+        "--request-timeout-ms".into(),
+        cli.request_timeout_ms.to_string().into(),
+    ];
+    if let Some(tls) = tls {
+        // Absolute, so that they do not depend on where a node runs from.
+        for (flag, path) in [
+            ("--tls-ca", &tls.ca_certificates),
+            ("--tls-cert", &tls.certificate),
+            ("--tls-key", &tls.private_key),
+        ] {
+            shared_flags.push(flag.into());
+            shared_flags.push(absolute(path).into_os_string());
+        }
+    }
+    Ok(LocalSettings {
+        nodes,
+        port,
+        directory: cli
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("raft-kv-local")),
+        shared_flags,
+    })
+}
+
+/// `path`, made absolute against the current directory when it can be.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Help and version go to stdout with code 0; every error is reported in its first line
@@ -154,16 +361,17 @@ fn settings(cli: Cli) -> Result<Settings, String> {
         .next()
         .ok_or_else(|| format!("this node's raft address {own} resolves to nothing"))?;
     let advertise_url = match cli.advertise_url {
-        Some(url) => Some(parse_http_url(&url)?),
+        Some(ref url) => Some(parse_http_url(url)?),
         None => None,
     };
+    let tls = tls_files(&cli)?;
     Ok(Settings {
         id: NodeId(cli.id),
         peers,
         raft_listen,
         join: cli.join,
         host: cli.host,
-        port: cli.port,
+        port: cli.port.unwrap_or(PORT_DEFAULT),
         data_dir: cli
             .data_dir
             .unwrap_or_else(|| PathBuf::from(format!("raft-kv-{}", cli.id))),
@@ -173,6 +381,8 @@ fn settings(cli: Cli) -> Result<Settings, String> {
         max_value_bytes: usize::try_from(cli.max_value_bytes).unwrap_or(usize::MAX),
         request_timeout: Duration::from_millis(cli.request_timeout_ms),
         advertise_url,
+        tls,
+        stop_on_stdin_eof: cli.stop_on_stdin_eof,
     })
 }
 
@@ -249,9 +459,109 @@ mod tests {
         }
     }
 
-    fn parse_from(arguments: &[&str]) -> Result<Settings, String> {
+    fn parse_mode(arguments: &[&str]) -> Result<Mode, String> {
         let cli = Cli::try_parse_from(arguments).map_err(|error| error.to_string())?;
-        settings(cli)
+        mode(cli)
+    }
+
+    fn parse_from(arguments: &[&str]) -> Result<Settings, String> {
+        match parse_mode(arguments)? {
+            Mode::Node(settings) => Ok(*settings),
+            Mode::Local(_) => Err("a local cluster".to_string()),
+        }
+    }
+
+    fn parse_local(arguments: &[&str]) -> Result<LocalSettings, String> {
+        match parse_mode(arguments)? {
+            Mode::Local(settings) => Ok(settings),
+            Mode::Node(_) => Err("one node".to_string()),
+        }
+    }
+
+    // `--local N`: ports from --port (default 12380) for HTTP and 10 above for raft, data
+    // under one folder; flags that name one node do not go with it.
+    #[test]
+    fn local_clusters() {
+        let local = parse_local(&["raft-kv", "--local", "3"]).expect("valid flags");
+        assert_eq!((local.nodes, local.port), (3, 12380));
+        assert_eq!(local.http_port(3), 12382);
+        assert_eq!(local.raft_port(1), 12390);
+        assert_eq!(
+            local.cluster(),
+            "http://127.0.0.1:12390,http://127.0.0.1:12391,http://127.0.0.1:12392"
+        );
+        assert_eq!(local.data_dir(2), PathBuf::from("raft-kv-local/node-2"));
+        let arguments = local.node_arguments(2);
+        assert!(arguments.windows(2).any(|pair| pair == ["--port", "12381"]));
+        assert!(
+            arguments
+                .windows(2)
+                .any(|pair| pair == ["--tick-ms", "100"])
+        );
+
+        let local = parse_local(&[
+            "raft-kv",
+            "--local",
+            "1",
+            "--port",
+            "4000",
+            "--data-dir",
+            "demo",
+            "--tick-ms",
+            "20",
+        ])
+        .expect("valid flags");
+        assert_eq!(local.data_dir(1), PathBuf::from("demo/node-1"));
+        assert!(
+            local
+                .node_arguments(1)
+                .windows(2)
+                .any(|pair| pair == ["--tick-ms", "20"])
+        );
+
+        for bad in [
+            &["raft-kv", "--local", "0"][..],
+            &["raft-kv", "--local", "10"],
+            &["raft-kv", "--local", "3", "--id", "2"],
+            &["raft-kv", "--local", "3", "--cluster", "127.0.0.1:1"],
+            &["raft-kv", "--local", "3", "--join"],
+            &["raft-kv", "--local", "3", "--host", "0.0.0.0"],
+            &["raft-kv", "--local", "3", "--port", "0"],
+            &["raft-kv", "--local", "3", "--port", "65530"],
+        ] {
+            assert!(parse_mode(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(parse_local(&["raft-kv", "--local", "3", "--port", "65523"]).is_ok());
+    }
+
+    // The three TLS flags go together, and only into a build with the `tls` feature.
+    #[test]
+    fn tls_flags() {
+        let cluster = "127.0.0.1:1";
+        let all = [
+            "raft-kv",
+            "--cluster",
+            cluster,
+            "--tls-ca",
+            "ca.pem",
+            "--tls-cert",
+            "node.pem",
+            "--tls-key",
+            "node.key",
+        ];
+        if TLS_BUILT {
+            let settings = parse_from(&all).expect("valid flags");
+            let tls = settings.tls.expect("TLS files");
+            assert_eq!(tls.private_key, PathBuf::from("node.key"));
+        } else {
+            let message = parse_from(&all).expect_err("no TLS in this build");
+            assert!(message.contains("`tls` feature"), "{message}");
+        }
+        let message = parse_from(&all[..7]).expect_err("--tls-key is missing");
+        assert!(message.contains("missing: --tls-key"), "{message}");
+        let settings = parse_from(&["raft-kv", "--cluster", cluster]).expect("valid flags");
+        assert!(settings.tls.is_none());
+        assert_eq!(settings.port, 9121);
     }
 
     // The id must name a listed node, and a joining node must be the last one.

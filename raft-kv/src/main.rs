@@ -1,7 +1,41 @@
 //! `raft-kv`: a replicated key-value store served over HTTP, on [`raft_tokio`]. It has the
 //! HTTP API and the command-line flags of etcd's `raftexample`.
 //!
-//! # A local three-node cluster
+//! # Try it: a local three-node cluster in one command
+//!
+//! ```text
+//! raft-kv --local 3
+//! ```
+//!
+//! starts three nodes on 127.0.0.1 (this program, as child processes): node i serves HTTP
+//! on port 12380 + i - 1 and talks raft on 12390 + i - 1 (`--port P` moves both: P + i - 1
+//! and P + 10 + i - 1). Their data directories and logs go in `raft-kv-local/` (`--data-dir
+//! DIR` changes the folder; a second run recovers from it, delete it to start afresh). It
+//! prints each node's URL and pid and the commands below, then waits: Enter restarts nodes
+//! that have stopped, Ctrl-C (SIGINT or SIGTERM) stops every node gracefully. The nodes
+//! also stop if the demo is killed. `--cluster-id`, `--tick-ms`, `--max-value-bytes`,
+//! `--request-timeout-ms` and the `--tls-*` flags are passed on to every node; `--local`
+//! takes 1 to 9 nodes and does not go with `--id`, `--cluster`, `--join`, `--host` or
+//! `--advertise-url`.
+//!
+//! In another terminal:
+//!
+//! ```text
+//! curl -L -X PUT http://127.0.0.1:12380/my-key --data-binary hello   # write: 204 once committed
+//! curl -L http://127.0.0.1:12382/my-key                              # read: hello
+//! curl http://127.0.0.1:12380/status                                 # "leader": the leader's id
+//! curl http://127.0.0.1:12381/status                                 # on the leader (node 2 here): its "pid"
+//! kill -9 <the leader's pid>                                         # another node takes over
+//! curl -L http://127.0.0.1:12382/my-key                              # still hello, from the new leader's term
+//! curl -L -X PUT http://127.0.0.1:12380/my-key --data-binary again   # writes go on (redirected to the new leader)
+//! ```
+//!
+//! `/status` on any node names the leader (`"leader": 2`: node 2, at port 12380 + 2 - 1);
+//! `/status` on the leader itself gives its process id (`"pid"`). After the `kill -9`,
+//! the two survivors elect a new leader within a couple of seconds; press Enter in the
+//! demo's terminal to restart the killed node, which catches up from its data directory.
+//!
+//! # A cluster of separate processes
 //!
 //! As raftexample's Procfile does it, each in a terminal of its own (or under a process
 //! manager):
@@ -36,9 +70,10 @@
 //! possibly stale. Writes go to the leader: a follower answers `307 Temporary Redirect`
 //! with `Location` set to the leader's HTTP URL and the same path and query, which
 //! `curl -L` follows (each leader advertises its URL through the replicated log when it
-//! is elected; 503 while that is not known yet). A missing key gets 404, an empty key
-//! 400, a value over `--max-value-bytes` 413, a request that takes longer than the
-//! request timeout 504; errors have a JSON body `{"error": "..."}`.
+//! is elected; 503 while that is not known yet, or while leadership is being handed
+//! over). A missing key gets 404, an empty key or a request that is not HTTP 400, a value
+//! over `--max-value-bytes` 413, a request that takes longer than the request timeout
+//! 504; errors have a JSON body `{"error": "..."}`.
 //!
 //! # Membership
 //!
@@ -51,24 +86,57 @@
 //! ```
 //!
 //! `POST /ID` records the node's raft address (the body), adds it as a learner, waits up
-//! to 5 s for it to catch up, then makes it a voter. Start the new node with `--join`,
-//! its id last in `--cluster`. `DELETE /ID` removes node ID. To delete a key made only of
-//! digits, add `?kind=key` (`curl -L -X DELETE http://127.0.0.1:12380/123?kind=key`);
-//! likewise `GET /status?kind=key` reads the key `status`.
+//! to 5 s for it to catch up, then makes it a voter and answers 204. A node that has not
+//! caught up by then (not started yet, as in raftexample's order) stays a learner, which
+//! cannot cost the quorum: the answer is 202, and the leader promotes it once it has
+//! caught up. Start the new node with `--join`, its id last in `--cluster`.
+//! `DELETE /ID` removes node ID. To delete a key made only of digits, add `?kind=key`
+//! (`curl -L -X DELETE http://127.0.0.1:12380/123?kind=key`); likewise `GET
+//! /status?kind=key` reads the key `status`.
+//!
+//! # Leadership transfer
+//!
+//! ```text
+//! curl -L -X POST http://127.0.0.1:12380/leader --data-binary 2
+//! ```
+//!
+//! `POST /leader` with a node id as the body hands leadership to that node, and answers
+//! 204 once it leads (at once if it already does). Like writes, it is redirected to the
+//! leader (307). A body that is not a node id, or names a node that is not a member, gets
+//! 400; a transfer that cannot happen gets 409: the node is a learner, or it did not take
+//! over within an election timeout (it is down, say), after which the old leader goes on
+//! leading. Writes meanwhile get 503 for a moment; retry them.
+//!
+//! # TLS between peers
+//!
+//! Built with the `tls` feature (`cargo build -p raft-kv --features tls`), raft-kv secures
+//! the raft connections between nodes with mutual TLS:
+//!
+//! ```text
+//! raft-kv --id 1 --cluster ... --tls-ca ca.pem --tls-cert node1.pem --tls-key node1.key
+//! ```
+//!
+//! All three flags or none. Every node needs them: a node presents its certificate (PEM,
+//! valid for the host of its `--cluster` address, for server and client authentication)
+//! and accepts only peers whose certificate a CA in `--tls-ca` signed; plain TCP peers are
+//! refused. The HTTP API stays plain HTTP. Without the feature, the flags are refused
+//! (exit code 2) rather than ignored.
 //!
 //! # Status and metrics
 //!
-//! `GET /status` answers JSON `{id, role, term, leader, commit, applied, voters,
-//! learners}`; `GET /metrics` the node's metrics in the Prometheus text format.
+//! `GET /status` answers JSON `{id, pid, role, term, leader, commit, applied, voters,
+//! learners}` (`pid`: the node's process id); `GET /metrics` the node's metrics in the
+//! Prometheus text format.
 //!
 //! # Stopping
 //!
 //! SIGTERM or SIGINT stops the node gracefully (a leader first hands leadership over) and
-//! exits with code 0. Exit code 1: the node could not start (an unusable data directory
-//! or port) or stopped on a storage failure; 2: invalid flags.
+//! exits with code 0. Exit code 1: the node could not start (an unusable data directory,
+//! port or certificate file) or stopped on a storage failure; 2: invalid flags.
 #![forbid(unsafe_code)]
 
 mod cli;
+mod local;
 mod machine;
 mod server;
 
@@ -82,7 +150,7 @@ use raft_tokio::storage::RedbLogStore;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::Settings;
+use crate::cli::{Mode, Settings};
 use crate::machine::KeyValueStore;
 use crate::server::Server;
 
@@ -90,8 +158,8 @@ use crate::server::Server;
 const EXIT_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
-    let settings = match cli::parse() {
-        Ok(settings) => settings,
+    let mode = match cli::parse() {
+        Ok(mode) => mode,
         Err(code) => return code,
     };
     tracing_subscriber::fmt()
@@ -110,7 +178,11 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    match runtime.block_on(run(settings)) {
+    let outcome = match mode {
+        Mode::Node(settings) => runtime.block_on(run(*settings)),
+        Mode::Local(settings) => runtime.block_on(local::run(settings)),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -159,6 +231,9 @@ async fn run(settings: Settings) -> Result<(), String> {
         .random_seed(restart_seed(settings.id.0))
         .build()
         .map_err(|error| format!("invalid raft configuration: {error}"))?;
+    // A leadership transfer is abandoned after an election timeout: one that has not
+    // happened within the longest is taken as refused.
+    let transfer_patience = settings.tick * config.election_ticks_max();
     let mut options = NodeOptions::new(
         config,
         settings.cluster_id,
@@ -167,6 +242,7 @@ async fn run(settings: Settings) -> Result<(), String> {
     );
     options.join = settings.join;
     options.tick = settings.tick;
+    options.transport.tls = settings.tls.clone();
     let raft = raft_tokio::start(options, store, KeyValueStore::default())
         .await
         .map_err(|error| error.to_string())?;
@@ -176,6 +252,7 @@ async fn run(settings: Settings) -> Result<(), String> {
         http = %url,
         data_dir = %settings.data_dir.display(),
         join = settings.join,
+        tls = settings.tls.is_some(),
         "raft-kv started"
     );
 
@@ -184,12 +261,25 @@ async fn run(settings: Settings) -> Result<(), String> {
         raft: raft.clone(),
         max_value_bytes: settings.max_value_bytes,
         request_timeout: settings.request_timeout,
+        transfer_patience,
     });
     let serving = tokio::spawn(server.serve(listener));
+    let stdin_closed = async {
+        if settings.stop_on_stdin_eof {
+            stdin_end().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
 
     let outcome = tokio::select! {
         signal = stop_signal.received() => {
             tracing::info!(signal, "stopping");
+            raft.shutdown().await;
+            Ok(())
+        }
+        () = stdin_closed => {
+            tracing::info!("standard input ended; stopping");
             raft.shutdown().await;
             Ok(())
         }
@@ -200,6 +290,39 @@ async fn run(settings: Settings) -> Result<(), String> {
     };
     serving.abort();
     outcome
+}
+
+/// Resolves when standard input reaches its end (or cannot be read): the parent of a
+/// `--local` node holds the other end, so that the node stops when the parent does, even
+/// if the parent is killed.
+async fn stdin_end() {
+    let (ended, end) = tokio::sync::oneshot::channel::<()>();
+    let reader = std::thread::Builder::new()
+        .name("stdin-watch".to_string())
+        .spawn(move || {
+            use std::io::Read;
+            let mut buffer = [0_u8; 256];
+            let mut stdin = std::io::stdin();
+            loop {
+                match stdin.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = ended.send(());
+        });
+    match reader {
+        // The sender dropped without sending also means the thread is gone.
+        Ok(_) => {
+            let _ = end.await;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch standard input; it will not stop this node");
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// A seed for election timeouts that differs between nodes and between restarts of one

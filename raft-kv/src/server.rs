@@ -1,4 +1,5 @@
-//! The HTTP API: keys, membership, status and metrics, one task per connection.
+//! The HTTP API: keys, membership, leadership transfer, status and metrics, one task per
+//! connection.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,7 +14,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use raft_core::{NodeId, Role};
+use raft_core::{DropReason, NodeId, ReadError, Role};
 use raft_tokio::{ClientError, RaftHandle};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -21,8 +22,12 @@ use tokio::net::TcpListener;
 use crate::cli::parse_peer_address;
 use crate::machine::{Command, Query, decode_url, decode_value};
 
-/// The largest body `POST /ID` reads: a peer address is short.
+/// The largest body `POST /ID` and `POST /leader` read: a peer address or a node id is
+/// short.
 const ADDRESS_BYTES_MAX: usize = 1024;
+
+/// How often a leadership transfer is checked on while a `POST /leader` waits for it.
+const TRANSFER_POLL: Duration = Duration::from_millis(20);
 
 /// How long a new member may take to catch up as a learner before it is made a voter.
 const CATCH_UP: Duration = Duration::from_secs(5);
@@ -38,6 +43,9 @@ pub(crate) struct Server {
     pub(crate) max_value_bytes: usize,
     /// How long a request waits for raft.
     pub(crate) request_timeout: Duration,
+    /// How long a leadership transfer may take before it counts as refused (raft abandons
+    /// one after an election timeout).
+    pub(crate) transfer_patience: Duration,
 }
 
 /// What a request asks for.
@@ -50,6 +58,7 @@ enum Route {
     DeleteKey { key: String },
     AddNode { node: NodeId },
     RemoveNode { node: NodeId },
+    TransferLeader,
 }
 
 /// How the request names its path: `?kind=key` or `?kind=node` overrides the guess
@@ -125,6 +134,13 @@ impl Server {
                 let outcome = self.within(self.raft.remove(node)).await;
                 self.membership_outcome(outcome, target).await
             }
+            Route::TransferLeader => {
+                let body = match read_body(body, &parts.headers, ADDRESS_BYTES_MAX).await {
+                    Ok(body) => body,
+                    Err(rejection) => return rejection.reply(),
+                };
+                self.transfer_leader(&body, target).await
+            }
         }
     }
 
@@ -136,6 +152,7 @@ impl Server {
                 };
                 let document = json!({
                     "id": status.id.0,
+                    "pid": std::process::id(),
                     "role": status.role.to_string(),
                     "term": status.term.0,
                     "leader": status.leader.map(|leader| leader.0),
@@ -190,11 +207,129 @@ impl Server {
         // The catch-up wait comes on top of the usual time for the changes themselves.
         let outcome = tokio::time::timeout(
             CATCH_UP + 2 * self.request_timeout,
-            self.raft.add_voter(node, address, CATCH_UP),
+            self.raft.add_voter(node, address.clone(), CATCH_UP),
         )
         .await
         .unwrap_or(Err(ClientError::Timeout));
+        if outcome == Err(ClientError::Timeout) {
+            // As in raftexample, the node may be started after the POST: it stays a
+            // learner (it cannot cost the quorum) and is promoted once it has caught up.
+            self.promote_when_caught_up(node, address);
+            return json_reply(
+                StatusCode::ACCEPTED,
+                &json!({
+                    "status": "added as a learner; promoted to voter once it has caught up"
+                }),
+            );
+        }
         self.membership_outcome(outcome, target).await
+    }
+
+    /// Keeps trying to promote learner `node` in the background, for up to ten minutes,
+    /// while this node leads.
+    fn promote_when_caught_up(&self, node: NodeId, address: String) {
+        let raft = self.raft.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
+            while tokio::time::Instant::now() < deadline {
+                match raft.add_voter(node, address.clone(), CATCH_UP).await {
+                    Ok(()) => {
+                        tracing::info!(%node, "learner caught up and promoted to voter");
+                        return;
+                    }
+                    Err(ClientError::Timeout) => {}
+                    Err(error) => {
+                        tracing::info!(%node, %error, "stopped trying to promote the learner");
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// `POST /leader`: hands leadership to the node the body names, and answers 204 once
+    /// it leads (at once if it already does). A follower redirects to the leader; an id
+    /// that does not parse or names no member gets 400; a transfer raft refuses (to a
+    /// learner, say) or abandons (the target did not take over within an election
+    /// timeout) gets 409.
+    async fn transfer_leader(&self, body: &[u8], target: &str) -> Reply {
+        let text = String::from_utf8_lossy(body);
+        let node = match text.trim().parse::<u64>() {
+            Ok(id) if id > 0 => NodeId(id),
+            _ => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "POST /leader takes the id of the node to lead (a number from 1) as \
+                         its body, not {:?}",
+                        text.trim()
+                    ),
+                );
+            }
+        };
+        let status = match self.within(self.raft.status()).await {
+            Ok(status) => status,
+            Err(error) => return self.failure(error, None).await,
+        };
+        if status.role != Role::Leader {
+            let not_leader = ClientError::NotLeader {
+                leader: status.leader,
+                address: None,
+            };
+            return self.failure(not_leader, Some(target)).await;
+        }
+        if node == status.id {
+            return no_content();
+        }
+        if !status.membership.contains(node) {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("node {} is not a member of the cluster", node.0),
+            );
+        }
+        // Watched from before the transfer starts, so that no change is missed.
+        let mut roles = self.raft.watch();
+        if let Err(error) = self.within(self.raft.transfer_leader(node)).await {
+            return self.failure(error, Some(target)).await;
+        }
+        tracing::info!(node = node.0, "leadership transfer requested over HTTP");
+        let started = tokio::time::Instant::now();
+        let give_up = started + self.request_timeout;
+        loop {
+            let info = *roles.borrow_and_update();
+            if info.term > status.term {
+                match info.leader {
+                    Some(leader) if leader == node => return no_content(),
+                    Some(leader) => {
+                        return json_error(
+                            StatusCode::CONFLICT,
+                            &format!("node {} was elected instead of node {}", leader.0, node.0),
+                        );
+                    }
+                    // An election is going on: its winner will tell.
+                    None => {}
+                }
+            } else if started.elapsed() >= self.transfer_patience {
+                return json_error(
+                    StatusCode::CONFLICT,
+                    &format!(
+                        "node {} did not take over within {:?}; the transfer was abandoned",
+                        node.0, self.transfer_patience
+                    ),
+                );
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return self.failure(ClientError::Timeout, None).await;
+            }
+            tokio::select! {
+                changed = roles.changed() => {
+                    if changed.is_err() {
+                        return self.failure(ClientError::ShuttingDown, None).await;
+                    }
+                }
+                () = tokio::time::sleep(TRANSFER_POLL) => {}
+            }
+        }
     }
 
     async fn membership_outcome(&self, outcome: Result<(), ClientError>, target: &str) -> Reply {
@@ -223,6 +358,7 @@ impl Server {
                 None => StatusCode::SERVICE_UNAVAILABLE,
             },
             ClientError::Timeout | ClientError::OutcomeUnknown => StatusCode::GATEWAY_TIMEOUT,
+            ClientError::Refused(reason) if is_transient(reason) => StatusCode::SERVICE_UNAVAILABLE,
             ClientError::Refused(_) => StatusCode::CONFLICT,
             ClientError::Superseded | ClientError::ShuttingDown | ClientError::StorageFailed(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -262,7 +398,8 @@ impl Server {
                 return json_error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     &format!(
-                        "the leader is node {leader}, whose HTTP URL is not known yet; try again"
+                        "the leader is node {}, whose HTTP URL is not known yet; try again",
+                        leader.0
                     ),
                 );
             }
@@ -283,18 +420,36 @@ impl Server {
         };
         let mut reply = json_reply(
             StatusCode::TEMPORARY_REDIRECT,
-            &json!({ "error": format!("not the leader; the leader is node {leader} at {url}") }),
+            &json!({ "error": format!("not the leader; the leader is node {} at {url}", leader.0) }),
         );
         reply.headers_mut().insert(header::LOCATION, value);
         reply
     }
 }
 
+/// Whether a refusal passes by itself (a leadership transfer in progress, too much
+/// pending): worth a retry, unlike a request that conflicts with the cluster's state.
+/// raft-tokio's refusals carry only their reason as text, which is raft-core's error
+/// text.
+fn is_transient(reason: &str) -> bool {
+    [
+        DropReason::LeadershipTransfer.to_string(),
+        DropReason::UncommittedLimit.to_string(),
+        ReadError::TooManyPending.to_string(),
+    ]
+    .iter()
+    .any(|transient| reason.contains(transient.as_str()))
+}
+
 /// Maps a method and URI to a route, or to the error reply for a request that names
 /// nothing this server does.
 fn route(method: &Method, uri: &Uri) -> Result<Route, Rejection> {
     let Some(name) = uri.path().strip_prefix('/') else {
-        return Err(Rejection::new(StatusCode::NOT_FOUND, "unknown path"));
+        // An authority-form or asterisk-form target (`GET k`, `OPTIONS *`): no path.
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "the request target is not a path starting with /",
+        ));
     };
     let mut kind = Kind::Guess;
     let mut local = false;
@@ -351,6 +506,7 @@ fn route(method: &Method, uri: &Uri) -> Result<Route, Rejection> {
         }),
         Method::DELETE => Ok(Route::DeleteKey { key: key()? }),
         Method::POST if kind == Kind::Key => Err(method_not_allowed("POST")),
+        Method::POST if kind == Kind::Guess && name == "leader" => Ok(Route::TransferLeader),
         Method::POST if name.is_empty() => Err(Rejection::new(
             StatusCode::BAD_REQUEST,
             "POST /ID adds node ID: the node id is missing",
@@ -564,6 +720,22 @@ mod tests {
             routed(Method::POST, "/4"),
             Ok(Route::AddNode { node: NodeId(4) })
         );
+        assert_eq!(routed(Method::GET, "*"), Err(StatusCode::BAD_REQUEST));
+        assert_eq!(
+            routed(Method::GET, "127.0.0.1:1"),
+            Err(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(routed(Method::POST, "/leader"), Ok(Route::TransferLeader));
+        assert_eq!(
+            routed(Method::PUT, "/leader"),
+            Ok(Route::Put {
+                key: "leader".into()
+            })
+        );
+        assert_eq!(
+            routed(Method::POST, "/leader?kind=key"),
+            Err(StatusCode::METHOD_NOT_ALLOWED)
+        );
         assert_eq!(routed(Method::PUT, "/"), Err(StatusCode::BAD_REQUEST));
         assert_eq!(routed(Method::GET, "/"), Err(StatusCode::BAD_REQUEST));
         assert_eq!(routed(Method::POST, "/0"), Err(StatusCode::BAD_REQUEST));
@@ -584,5 +756,16 @@ mod tests {
             routed(Method::GET, "/k?colour=red"),
             Err(StatusCode::BAD_REQUEST)
         );
+    }
+
+    // Refusals that pass by themselves are told apart from conflicts.
+    #[test]
+    fn transient_refusals() {
+        let transfer = raft_core::ProposeError::ProposalDropped {
+            reason: DropReason::LeadershipTransfer,
+        };
+        assert!(is_transient(&transfer.to_string()));
+        assert!(is_transient(&ReadError::TooManyPending.to_string()));
+        assert!(!is_transient("node 9 is not a member"));
     }
 }

@@ -149,10 +149,38 @@ fn bad_flags_are_one_line_errors() {
         ],
         &["--id", "1", "--bogus"],
         &["--tick-ms", "0"],
+        &[
+            "--cluster",
+            "127.0.0.1:1",
+            "--tls-ca",
+            "ca.pem",
+            "--tls-key",
+            "node.key",
+        ],
     ] {
         let output = run(arguments);
         assert_eq!(output.status.code(), Some(2), "{arguments:?}: {output:?}");
         let line = one_line(&output);
         assert!(line.starts_with("error: "), "{arguments:?}: {line:?}");
     }
+}
+
+// Without the `tls` feature, the TLS flags are refused rather than ignored: a cluster
+// meant to be secured must not run in the clear.
+#[cfg(not(feature = "tls"))]
+#[test]
+fn tls_flags_need_the_tls_feature() {
+    let output = run(&[
+        "--cluster",
+        "127.0.0.1:1",
+        "--tls-ca",
+        "ca.pem",
+        "--tls-cert",
+        "node.pem",
+        "--tls-key",
+        "node.key",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let line = one_line(&output);
+    assert!(line.contains("`tls` feature"), "{line:?}");
 }

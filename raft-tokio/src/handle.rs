@@ -216,7 +216,10 @@ impl RaftHandle {
 
     /// Adds `node`, listening at `address`, to the cluster: records its address, adds it
     /// as a learner, waits until it has caught up with the log (at most `catch_up`), then
-    /// makes it a voter. A new voter that is far behind would otherwise slow every commit.
+    /// makes it a voter. A voter that is far behind, or not running at all, would slow
+    /// every commit or even cost the quorum; so when `node` has not caught up in time it
+    /// stays a learner and the result is [`ClientError::Timeout`]: call again (at once,
+    /// or once the node runs) to promote it.
     pub async fn add_voter(
         &self,
         node: NodeId,
@@ -239,8 +242,11 @@ impl RaftHandle {
                 .followers
                 .iter()
                 .any(|follower| follower.id == node && follower.matched >= status.commit);
-            if caught_up || tokio::time::Instant::now() >= deadline {
+            if caught_up {
                 break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClientError::Timeout);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

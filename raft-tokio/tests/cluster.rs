@@ -482,3 +482,27 @@ async fn impossible_requests_are_refused() {
         handle.shutdown().await;
     }
 }
+
+// A node that does not catch up in time (here: never started) is not made a voter, which
+// could cost the quorum: it stays a learner and the call times out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_never_catches_up_stays_a_learner() {
+    let handles = start_memory_cluster(3, 8 * 1024 * 1024).await;
+    let all: Vec<&RaftHandle> = handles.iter().collect();
+    let leader = handles[leader_of(&all).await].clone();
+    let absent = free_addresses(1)[0].to_string();
+    let outcome = leader
+        .add_voter(NodeId(9), absent, Duration::from_millis(200))
+        .await;
+    assert_eq!(outcome, Err(ClientError::Timeout));
+    let status = leader.status().await.expect("status");
+    assert!(status.membership.learners.contains(&NodeId(9)));
+    assert!(!status.membership.voters.contains(&NodeId(9)));
+    leader
+        .propose(put("still", "available"))
+        .await
+        .expect("committed");
+    for handle in &handles {
+        handle.shutdown().await;
+    }
+}

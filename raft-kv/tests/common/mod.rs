@@ -1,18 +1,23 @@
 //! Helpers for tests that run real `raft-kv` processes: free ports, a tiny HTTP/1.1
 //! client, and a cluster guard that kills its processes when dropped (and prints their
-//! logs when a test fails).
+//! logs when a test fails). [`kv_client`] records client histories for the
+//! linearizability checker.
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod kv_client;
+
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use raft_core::NodeId;
+use raft_tokio::transport::codec::{Frame, Hello, PROTOCOL_VERSION, encode_frame};
 use tempfile::TempDir;
 
 /// The binary under test.
@@ -57,6 +62,43 @@ pub fn reserve_ports(count: usize) -> Vec<TcpListener> {
     listeners
 }
 
+/// A block of ports on 127.0.0.1, `base + offset` for each of `offsets`, all free and
+/// reserved by the listeners returned (drop them just before use), drawn like
+/// [`reserve_ports`] draws single ports.
+pub fn reserve_port_block(offsets: &[u16]) -> (u16, Vec<TcpListener>) {
+    const LOWEST: u32 = 10_000;
+    const SLICES: u32 = 64;
+    let span = u32::from(offsets.iter().copied().max().unwrap_or(0)) + 1;
+    let (slice_start, width) = match ephemeral_range_low().filter(|low| *low > 20_000) {
+        Some(ephemeral_low) => {
+            let width = (u32::from(ephemeral_low) - LOWEST) / SLICES;
+            (LOWEST + (std::process::id() % SLICES) * width, width)
+        }
+        None => (LOWEST, 20_000),
+    };
+    for _ in 0..1000 {
+        let base = slice_start + (random() % u64::from(width.saturating_sub(span).max(1))) as u32;
+        let Ok(base) = u16::try_from(base) else {
+            continue;
+        };
+        let ports: Vec<u16> = offsets.iter().map(|offset| base + offset).collect();
+        if ports.iter().any(|port| claimed(*port)) {
+            continue;
+        }
+        let listeners: Vec<TcpListener> = ports
+            .iter()
+            .filter_map(|port| TcpListener::bind(("127.0.0.1", *port)).ok())
+            .collect();
+        if listeners.len() == ports.len() {
+            for port in &ports {
+                claim(*port);
+            }
+            return (base, listeners);
+        }
+    }
+    panic!("no block of free ports found");
+}
+
 /// The port a listener of [`reserve_ports`] holds.
 pub fn port_of(listener: &TcpListener) -> u16 {
     listener.local_addr().expect("bound").port()
@@ -70,11 +112,21 @@ pub fn free_ports(count: usize) -> Vec<u16> {
 /// Claims `port` for this process: false if it was claimed before. No two tests of one
 /// process get the same port, even once a node released it (while it restarts, say).
 fn claim(port: u16) -> bool {
-    static CLAIMED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     CLAIMED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .insert(port)
+}
+
+/// The ports this process has handed out.
+static CLAIMED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// Whether `port` was claimed by this process.
+fn claimed(port: u16) -> bool {
+    CLAIMED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .contains(&port)
 }
 
 fn ephemeral_range_low() -> Option<u16> {
@@ -83,7 +135,7 @@ fn ephemeral_range_low() -> Option<u16> {
 }
 
 /// A random number from the standard library's per-process hash keys.
-fn random() -> u64 {
+pub fn random() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(
@@ -154,26 +206,93 @@ impl Reply {
 
 /// Sends raw bytes and returns everything the server answers before it closes.
 pub fn raw(port: u16, request: &[u8]) -> std::io::Result<Vec<u8>> {
+    raw_within(port, request, Duration::from_secs(30)).map_err(|failure| match failure {
+        Failure::NotSent(error) | Failure::Lost(error) => error,
+    })
+}
+
+/// Why an exchange failed: before anything was sent (the connection was refused), or
+/// after (the request may have been acted on).
+#[derive(Debug)]
+pub enum Failure {
+    /// Nothing was sent.
+    NotSent(std::io::Error),
+    /// The request may have arrived; no whole answer did.
+    Lost(std::io::Error),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::NotSent(error) => write!(formatter, "not sent: {error}"),
+            Failure::Lost(error) => write!(formatter, "lost: {error}"),
+        }
+    }
+}
+
+/// [`raw`], waiting at most `patience` for each read and write.
+pub fn raw_within(port: u16, request: &[u8], patience: Duration) -> Result<Vec<u8>, Failure> {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let mut stream =
+        TcpStream::connect_timeout(&address, Duration::from_secs(2)).map_err(Failure::NotSent)?;
+    stream
+        .set_read_timeout(Some(patience))
+        .map_err(Failure::NotSent)?;
+    stream
+        .set_write_timeout(Some(patience))
+        .map_err(Failure::NotSent)?;
     // A server that answers before reading the whole body may close early; its answer is
     // still worth reading.
     let _ = stream.write_all(request);
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer)?;
+    stream.read_to_end(&mut answer).map_err(Failure::Lost)?;
     Ok(answer)
 }
 
-/// One HTTP/1.1 request on a fresh connection (`Connection: close`).
-pub fn request(port: u16, method: &str, target: &str, body: &[u8]) -> Result<Reply, String> {
+/// One HTTP/1.1 request on a fresh connection, waiting at most `patience` for the answer.
+pub fn send(
+    port: u16,
+    method: &str,
+    target: &str,
+    body: &[u8],
+    patience: Duration,
+) -> Result<Reply, Failure> {
+    let answer = raw_within(port, &request_bytes(port, method, target, body), patience)?;
+    parse_reply(&answer).ok_or_else(|| {
+        Failure::Lost(std::io::Error::other(format!(
+            "unparsable answer {:?}",
+            String::from_utf8_lossy(&answer)
+        )))
+    })
+}
+
+fn request_bytes(port: u16, method: &str, target: &str, body: &[u8]) -> Vec<u8> {
     let mut bytes = format!(
         "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .into_bytes();
     bytes.extend_from_slice(body);
+    bytes
+}
+
+/// The value of the Prometheus metric `name` (without labels) on the node at `port`.
+pub fn metric(port: u16, name: &str) -> Result<u64, String> {
+    let reply = get(port, "/metrics")?;
+    reply
+        .text()
+        .lines()
+        .find_map(|line| {
+            let (metric, value) = line.split_once(' ')?;
+            (metric == name).then(|| value.trim().parse::<f64>().ok())?
+        })
+        .map(|value| value as u64)
+        .ok_or_else(|| format!("no metric {name} on :{port}"))
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`).
+pub fn request(port: u16, method: &str, target: &str, body: &[u8]) -> Result<Reply, String> {
+    let bytes = request_bytes(port, method, target, body);
     let answer =
         raw(port, &bytes).map_err(|error| format!("{method} {target} on :{port}: {error}"))?;
     parse_reply(&answer).ok_or_else(|| {
@@ -219,6 +338,50 @@ pub fn split_location(location: &str) -> (u16, String) {
         .parse()
         .unwrap_or_else(|_| panic!("no port in Location {location:?}"));
     (port, rest[slash..].to_string())
+}
+
+/// The counter of peer connections a node closed for a bad handshake or frame.
+pub const REJECTED: &str = "raft_connections_rejected_total";
+
+/// The accepting side gives a peer this long to complete its handshake; a connection the
+/// node closes sooner was closed for what it sent.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sends `bytes` to the peer port and waits for the node to close the connection;
+/// returns how long that took. Panics if it stays open past the handshake timeout.
+pub fn closed_after(port: u16, bytes: &[u8]) -> Duration {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream =
+        TcpStream::connect_timeout(&address, Duration::from_secs(2)).expect("the peer port");
+    stream
+        .set_read_timeout(Some(HANDSHAKE_TIMEOUT + Duration::from_secs(2)))
+        .expect("a read timeout");
+    let sent = Instant::now();
+    // The node may close before reading everything; what matters is that it closes.
+    let _ = stream.write_all(bytes);
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        Ok(_) => {}
+        Err(error) if error.kind() == ErrorKind::ConnectionReset => {}
+        Err(error) => panic!("the connection was not closed: {error}"),
+    }
+    sent.elapsed()
+}
+
+/// A handshake frame.
+pub fn hello(cluster_id: u64, from: u64, to: u64) -> Vec<u8> {
+    let mut buffer = Vec::new();
+    encode_frame(
+        &Frame::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            cluster_id,
+            from: NodeId(from),
+            to: NodeId(to),
+        }),
+        &mut buffer,
+    )
+    .expect("a handshake encodes");
+    buffer
 }
 
 /// One `raft-kv` process and the flags that start it again.
