@@ -3,18 +3,19 @@
 //! certificate files. The certificates are in `tests/data/tls` (see its README).
 #![cfg(feature = "tls")]
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+mod common;
+
 use bytes::Bytes;
+use common::{CLUSTER, Node, heartbeat, next_inbound, next_message, wait_for_count, within};
 use raft_core::{
-    Index, LogId, Membership, Message, MessageBody, NodeId, SnapshotMetadata, SnapshotTransfer,
-    Term,
+    LogId, Membership, Message, MessageBody, NodeId, SnapshotMetadata, SnapshotTransfer, Term,
 };
 use raft_tokio::transport::codec::{self, Frame, Hello, PROTOCOL_VERSION};
 use raft_tokio::transport::{
@@ -28,11 +29,6 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::crypto::ring;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
-
-const CLUSTER: u64 = 7;
-
-/// Generous: only a hang should ever reach it.
-const PATIENCE: Duration = Duration::from_secs(10);
 
 fn data(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -56,15 +52,6 @@ fn foreign_files() -> TlsFiles {
         certificate: data("other-node.pem"),
         private_key: data("other-node.key"),
     }
-}
-
-/// One transport with its channels.
-struct Node {
-    id: u64,
-    transport: Transport,
-    inbound: mpsc::Receiver<Inbound>,
-    counters: Arc<TransportCounters>,
-    book: watch::Sender<AddressBook>,
 }
 
 fn config(id: u64, tls: Option<TlsFiles>) -> TransportConfig {
@@ -131,34 +118,6 @@ fn ip_address(node: &Node) -> String {
     node.transport.local_addr().to_string()
 }
 
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(PATIENCE, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-async fn next_inbound(node: &mut Node) -> Inbound {
-    within("an inbound item", node.inbound.recv())
-        .await
-        .expect("the transport holds the inbound sender")
-}
-
-async fn next_message(node: &mut Node) -> Message {
-    match next_inbound(node).await {
-        Inbound::Message(message) => message,
-        other => panic!("expected a message, got {other:?}"),
-    }
-}
-
-async fn wait_for_count(counter: &AtomicU64, at_least: u64, what: &str) {
-    within(what, async {
-        while counter.load(Ordering::Relaxed) < at_least {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-}
-
 /// Sends probes from `from` until one reaches `to` (the book is applied by a task and the
 /// connection made by another), then drains the probes still coming.
 async fn await_delivery(from: &Node, to: &mut Node) {
@@ -199,18 +158,6 @@ async fn assert_no_delivery(from: &Node, to: &mut Node) {
         to.id,
         from.id
     );
-}
-
-fn heartbeat(from: u64, to: u64, round: u64) -> Message {
-    Message {
-        from: NodeId(from),
-        to: NodeId(to),
-        term: Term(3),
-        body: MessageBody::Heartbeat {
-            commit: Index(10),
-            round,
-        },
-    }
 }
 
 fn install_snapshot(from: u64, to: u64) -> Message {

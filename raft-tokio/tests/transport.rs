@@ -1,13 +1,15 @@
 //! The TCP transport over real sockets on 127.0.0.1: delivery both ways, reconnection,
 //! refusal of bad peers and bad frames, bounded queues, snapshot transfers, and the codec.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+mod common;
+
 use bytes::Bytes;
+use common::{CLUSTER, Node, heartbeat, next_inbound, next_message, wait_for_count, within};
 use raft_core::{
     AppendResponse, Entry, Index, LogId, Membership, Message, MessageBody, NodeId, Payload,
     SnapshotMetadata, SnapshotTransfer, Term,
@@ -19,20 +21,6 @@ use raft_tokio::transport::{AddressBook, Inbound, Transport, TransportConfig, Tr
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-
-const CLUSTER: u64 = 7;
-
-/// Generous: only a hang should ever reach it.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-/// One transport with its channels.
-struct Node {
-    id: u64,
-    transport: Transport,
-    inbound: mpsc::Receiver<Inbound>,
-    counters: Arc<TransportCounters>,
-    book: watch::Sender<AddressBook>,
-}
 
 fn config(id: u64, listen: SocketAddr) -> TransportConfig {
     let mut config = TransportConfig::new(CLUSTER, NodeId(id), listen);
@@ -123,46 +111,6 @@ fn book_of(nodes: &[(u64, SocketAddr)]) -> AddressBook {
 fn unreachable_address() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
-}
-
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(PATIENCE, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-async fn next_inbound(node: &mut Node) -> Inbound {
-    within("an inbound item", node.inbound.recv())
-        .await
-        .expect("the transport holds the inbound sender")
-}
-
-async fn next_message(node: &mut Node) -> Message {
-    match next_inbound(node).await {
-        Inbound::Message(message) => message,
-        other => panic!("expected a message, got {other:?}"),
-    }
-}
-
-async fn wait_for_count(counter: &AtomicU64, at_least: u64, what: &str) {
-    within(what, async {
-        while counter.load(Ordering::Relaxed) < at_least {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-}
-
-fn heartbeat(from: u64, to: u64, round: u64) -> Message {
-    Message {
-        from: NodeId(from),
-        to: NodeId(to),
-        term: Term(3),
-        body: MessageBody::Heartbeat {
-            commit: Index(10),
-            round,
-        },
-    }
 }
 
 fn install_snapshot(from: u64, to: u64) -> Message {
