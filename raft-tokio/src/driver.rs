@@ -26,7 +26,7 @@ use crate::machine::{
 use crate::metrics::Metrics;
 use crate::options::NodeOptions;
 use crate::storage::{LogStore, StorageError, StoreWrite};
-use crate::transport::{AddressBook, Inbound, Transport, TransportCounters};
+use crate::transport::{AddressBook, Inbound, Network, PeerLink, Transport, TransportCounters};
 
 /// The reason a node reports when it stopped because it was asked to.
 pub(crate) const SHUTDOWN_REASON: &str = "shut down";
@@ -134,21 +134,31 @@ pub(crate) async fn start<M: StateMachine, S: LogStore>(
     let metrics = Arc::new(Metrics::default());
     let transport_counters = Arc::new(TransportCounters::default());
     let (inbound_sender, inbound) = mpsc::channel(1024);
-    let mut transport_config = options.transport.clone();
-    transport_config.id = id;
-    transport_config.cluster_id = options.cluster_id;
-    transport_config.listen = options.listen;
-    let transport = Transport::start(
-        transport_config,
-        address_receiver.clone(),
-        inbound_sender,
-        Arc::clone(&transport_counters),
-    )
-    .await
-    .map_err(|source| StartError::Listen {
-        address: options.listen,
-        source,
-    })?;
+    let transport = match &options.network {
+        Network::Tcp => {
+            let mut transport_config = options.transport.clone();
+            transport_config.id = id;
+            transport_config.cluster_id = options.cluster_id;
+            transport_config.listen = options.listen;
+            let transport = Transport::start(
+                transport_config,
+                address_receiver.clone(),
+                inbound_sender,
+                Arc::clone(&transport_counters),
+            )
+            .await
+            .map_err(|source| StartError::Listen {
+                address: options.listen,
+                source,
+            })?;
+            PeerLink::Tcp(transport)
+        }
+        Network::InProcess(network) => PeerLink::InProcess(network.join(
+            id,
+            inbound_sender,
+            Arc::clone(&transport_counters),
+        )?),
+    };
 
     let (storage_done_sender, storage_done) = mpsc::unbounded_channel();
     let (storage_jobs, storage_thread) = spawn_storage_thread(
@@ -262,7 +272,7 @@ struct Stopping {
 struct Driver {
     node: Node,
     options: NodeOptions,
-    transport: Option<Transport>,
+    transport: Option<PeerLink>,
     inbound: mpsc::Receiver<Inbound>,
     commands: mpsc::Receiver<Command>,
     storage_jobs: Option<std_mpsc::Sender<StoreWrite>>,

@@ -13,7 +13,7 @@ use crate::machine::StateMachine;
 use crate::metrics::Metrics;
 use crate::options::NodeOptions;
 use crate::storage::{LogStore, StorageError};
-use crate::transport::{AddressBook, TransportCounters};
+use crate::transport::{AddressBook, JoinError, TransportCounters};
 
 /// Why a request through the handle failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -75,6 +75,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The in-process network refused the node (another running node has its id).
+    #[error(transparent)]
+    Network(#[from] JoinError),
     /// A thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
@@ -106,7 +109,8 @@ pub struct RaftHandle {
 }
 
 /// Starts a node: recovers `store`, restores `machine` from the stored snapshot and log,
-/// binds the peer listener, and runs the driver on the current Tokio runtime.
+/// binds the peer listener (or joins the in-process network), and runs the driver on the
+/// current Tokio runtime.
 pub async fn start<M: StateMachine, S: LogStore>(
     options: NodeOptions,
     store: S,

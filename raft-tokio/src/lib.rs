@@ -1,5 +1,6 @@
 //! Runs [`raft_core`] nodes for real: a driver task per node wiring the sans-IO core to
-//! TCP peers, timers, durable storage and the application's state machine.
+//! its peers (over TCP, or in one process), timers, durable storage and the application's
+//! state machine.
 //!
 //! - [`storage`]: the [`LogStore`](storage::LogStore) trait, with a durable store in one
 //!   [redb](https://docs.rs/redb) file and an in-memory one for tests. Writes run on a
@@ -7,7 +8,10 @@
 //! - [`transport`]: TCP connections carrying length-prefixed postcard frames, with a
 //!   handshake, bounded queues, reconnection and snapshot chunking; with the `tls`
 //!   feature, optionally inside mutual TLS (certificates given as file paths in
-//!   [`TransportConfig::tls`](transport::TransportConfig::tls)).
+//!   [`TransportConfig::tls`](transport::TransportConfig::tls)). Or, for nodes in one
+//!   process, an [`InProcessNetwork`](transport::InProcessNetwork) that hands messages
+//!   straight to each other's queues and can cut a node off, for tests and benchmarks
+//!   ([`NodeOptions::in_process`]).
 //! - [`StateMachine`]: what the application implements; applies run on a thread of their
 //!   own.
 //! - [`start`] and [`RaftHandle`]: start a node and talk to it (propose, linearizable

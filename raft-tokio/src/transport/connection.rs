@@ -21,8 +21,8 @@ use self::listener::Listener;
 use self::sender::{Outgoing, PeerSender, SnapshotJob};
 use super::security::Security;
 use super::{
-    AddressBook, AddressWatch, Inbound, InboundSender, SharedCounters, TransportConfig,
-    TransportCounters,
+    AddressBook, AddressWatch, InboundSender, SharedCounters, TransportConfig, TransportCounters,
+    report_snapshot_now,
 };
 
 /// The running transport of one node. Dropping it stops every task it started.
@@ -264,25 +264,7 @@ fn reconcile(
     drop(removed);
 }
 
-/// Sends a failed snapshot report without waiting: from `Drop`, or other places that
-/// cannot wait. If the channel is full the report is sent from a task of its own.
+/// Reports a failed snapshot to `to` without waiting.
 fn report_failure_now(inbound: InboundSender, to: NodeId) {
-    let report = Inbound::SnapshotReport {
-        to,
-        outcome: SnapshotTransfer::Failed,
-    };
-    match inbound.try_send(report) {
-        Ok(()) | Err(TrySendError::Closed(_)) => {}
-        Err(TrySendError::Full(report)) => match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    // The driver may be gone by then; nothing is left to tell.
-                    let _ = inbound.send(report).await;
-                });
-            }
-            Err(_) => {
-                tracing::warn!(peer = %to, "snapshot failure report lost: no runtime");
-            }
-        },
-    }
+    report_snapshot_now(inbound, to, SnapshotTransfer::Failed);
 }

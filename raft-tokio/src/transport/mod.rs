@@ -1,4 +1,6 @@
-//! The peer transport: TCP connections carrying length-prefixed postcard frames.
+//! The peer transport: TCP connections carrying length-prefixed postcard frames, or an
+//! [`InProcessNetwork`] for nodes that share one process (tests, simulations, benchmarks).
+//! [`NodeOptions::network`](crate::NodeOptions::network) chooses ([`Network`]).
 //!
 //! Each node keeps one outbound connection per peer (reconnected with jittered backoff)
 //! and accepts the peers' connections. A connection opens with a handshake naming the
@@ -17,6 +19,7 @@
 
 pub mod codec;
 mod connection;
+mod in_process;
 mod security;
 
 use std::collections::BTreeMap;
@@ -28,12 +31,51 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use raft_core::{Message, NodeId, SnapshotTransfer};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
 
 pub use self::connection::Transport;
+pub use self::in_process::{InProcessEndpoint, InProcessNetwork, JoinError};
+
+/// Which network a node's peers are reached through.
+#[derive(Clone, Debug, Default)]
+pub enum Network {
+    /// TCP (optionally inside mutual TLS), as [`TransportConfig`] describes: peers are
+    /// reached at their addresses in the replicated address book.
+    #[default]
+    Tcp,
+    /// An in-process network shared with the other nodes: peers are reached by id, and
+    /// the address book's addresses are only names. The node listens on no socket, and
+    /// of [`TransportConfig`] nothing applies.
+    InProcess(InProcessNetwork),
+}
 
 /// Where each node listens, as the replicated address book says.
 pub type AddressBook = BTreeMap<NodeId, String>;
+
+/// The transport a running node sends through, whichever [`Network`] it is on.
+pub(crate) enum PeerLink {
+    Tcp(Transport),
+    InProcess(InProcessEndpoint),
+}
+
+impl PeerLink {
+    /// Sends `message` without waiting (dropped and counted when it cannot be queued).
+    pub(crate) fn send(&self, message: Message) {
+        match self {
+            PeerLink::Tcp(transport) => transport.send(message),
+            PeerLink::InProcess(endpoint) => endpoint.send(message),
+        }
+    }
+
+    /// Sends a snapshot; its outcome comes back as an [`Inbound::SnapshotReport`].
+    pub(crate) fn send_snapshot(&self, message: Message, data: Bytes) {
+        match self {
+            PeerLink::Tcp(transport) => transport.send_snapshot(message, data),
+            PeerLink::InProcess(endpoint) => endpoint.send_snapshot(message, data),
+        }
+    }
+}
 
 /// What the transport hands to the node's driver.
 #[derive(Debug)]
@@ -142,3 +184,24 @@ pub type AddressWatch = watch::Receiver<AddressBook>;
 
 /// The channel the transport delivers into.
 pub type InboundSender = mpsc::Sender<Inbound>;
+
+/// Reports the outcome of a snapshot sent to `to` without waiting: from `Drop`, or other
+/// places that cannot wait. If the channel is full the report is sent from a task of its
+/// own, because the driver counts on one report per snapshot.
+pub(crate) fn report_snapshot_now(inbound: InboundSender, to: NodeId, outcome: SnapshotTransfer) {
+    let report = Inbound::SnapshotReport { to, outcome };
+    match inbound.try_send(report) {
+        Ok(()) | Err(TrySendError::Closed(_)) => {}
+        Err(TrySendError::Full(report)) => match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    // The driver may be gone by then; nothing is left to tell.
+                    let _ = inbound.send(report).await;
+                });
+            }
+            Err(_) => {
+                tracing::warn!(peer = %to, "snapshot report lost: no runtime");
+            }
+        },
+    }
+}
