@@ -240,13 +240,15 @@ impl fmt::Display for Action {
 mod tests {
     use super::*;
 
-    // Every action and message moves through the outbox and the driver's queues by value:
-    // rare, large payloads (snapshot metadata) are boxed so that the common ones stay
-    // small. A variant that grows these sizes slows every hot path measurably.
+    // Every action and message moves through the outbox and the driver's queues by value,
+    // and every entry is cloned into messages and applies: rare, large payloads (snapshot
+    // metadata, configurations) are boxed so that the common ones stay small. A variant
+    // that grows these sizes slows every hot path measurably.
     #[test]
     fn actions_and_messages_stay_small() {
         assert!(size_of::<Message>() <= 72, "{}", size_of::<Message>());
         assert!(size_of::<Action>() <= 80, "{}", size_of::<Action>());
         assert!(size_of::<Write>() <= 72, "{}", size_of::<Write>());
+        assert!(size_of::<Entry>() <= 56, "{}", size_of::<Entry>());
     }
 }

@@ -402,7 +402,7 @@ impl RaftLog {
 /// The configuration an entry carries, if it is a configuration entry.
 fn configuration_of(entry: &Entry) -> Option<(Index, Membership)> {
     match &entry.payload {
-        Payload::Membership(membership) => Some((entry.index(), membership.clone())),
+        Payload::Membership(membership) => Some((entry.index(), Membership::clone(membership))),
         Payload::Blank | Payload::Command(_) => None,
     }
 }

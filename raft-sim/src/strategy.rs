@@ -518,7 +518,7 @@ fn describe(cluster: &Cluster) -> String {
 fn latest_configuration(node: &Node) -> Option<(Index, &Membership)> {
     node.log_entries()
         .filter_map(|entry| match &entry.payload {
-            Payload::Membership(membership) => Some((entry.index(), membership)),
+            Payload::Membership(membership) => Some((entry.index(), &**membership)),
             Payload::Blank | Payload::Command(_) => None,
         })
         .last()

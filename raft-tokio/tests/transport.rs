@@ -636,7 +636,10 @@ fn sample_messages() -> Vec<Message> {
                 },
                 Entry {
                     id: LogId::new(3, 7),
-                    payload: Payload::Membership(Membership::with_voters([NodeId(1), NodeId(4)])),
+                    payload: Payload::Membership(Box::new(Membership::with_voters([
+                        NodeId(1),
+                        NodeId(4),
+                    ]))),
                 },
             ],
             commit: Index(5),

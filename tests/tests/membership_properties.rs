@@ -300,7 +300,7 @@ fn safety_failure(cluster: &Cluster, when: &str, violation: &Violation) -> TestC
 /// Whether the entry is a configuration, and which.
 fn configuration_of(entry: &raft_core::Entry) -> Option<&Membership> {
     match &entry.payload {
-        Payload::Membership(membership) => Some(membership),
+        Payload::Membership(membership) => Some(&**membership),
         Payload::Blank | Payload::Command(_) => None,
     }
 }

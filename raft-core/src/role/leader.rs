@@ -92,7 +92,7 @@ impl LeaderState {
     /// Appends a configuration entry; it takes effect at once, here as on every node that
     /// appends it.
     fn append_configuration(&mut self, shared: &mut Shared, membership: Membership) -> LogId {
-        let id = self.append(shared, Payload::Membership(membership));
+        let id = self.append(shared, Payload::Membership(Box::new(membership)));
         shared.refresh_membership();
         self.update_members(shared);
         id
