@@ -70,6 +70,15 @@ impl Side {
         }
     }
 
+    /// The side's name on the command line.
+    fn key(self) -> &'static str {
+        match self {
+            Side::RaftCore => "raft-core",
+            Side::RaftRs => "raft-rs",
+            Side::RaftRsUnbatched => "raft-rs-unbatched",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Side::RaftCore => "raft-core",
@@ -82,6 +91,7 @@ impl Side {
 fn main() -> ExitCode {
     let mut quick = false;
     let mut rounds = None;
+    let mut profile = None;
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
         match argument.as_str() {
@@ -89,6 +99,10 @@ fn main() -> ExitCode {
             "--rounds" => match arguments.next().and_then(|value| value.parse().ok()) {
                 Some(count) if count > 0 => rounds = Some(count),
                 _ => return usage("--rounds needs a positive number"),
+            },
+            "--profile" => match arguments.next().as_deref().and_then(Profile::parse) {
+                Some(parsed) => profile = Some(parsed),
+                None => return usage("--profile needs SIDE:OUTSTANDING, e.g. raft-core:256"),
             },
             "--help" | "-h" => {
                 println!("{USAGE}");
@@ -100,6 +114,11 @@ fn main() -> ExitCode {
     let mut plan = if quick { QUICK } else { FULL };
     if let Some(count) = rounds {
         plan.rounds = count;
+    }
+
+    if let Some(profile) = profile {
+        profile.run(plan);
+        return ExitCode::SUCCESS;
     }
 
     let load_at_start = load_average();
@@ -144,11 +163,50 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-const USAGE: &str = "usage: compare-core [--quick] [--rounds N]
+const USAGE: &str = "usage: compare-core [--quick] [--rounds N] [--profile SIDE:OUTSTANDING]
 
 Runs raft-core and raft-rs alternately on the same three-node replication workload and
 prints a markdown report. --quick: 3 rounds of fewer entries; default: 7 full rounds;
---rounds N overrides the number of rounds of either.";
+--rounds N overrides the number of rounds of either. --profile runs only one side
+(raft-core, raft-rs or raft-rs-unbatched) in one mode (1 or 256 outstanding), round after
+round, printing each round's time: a process to hand to perf or callgrind.";
+
+/// One side in one mode, measured alone (for profilers).
+struct Profile {
+    side: Side,
+    mode: usize,
+}
+
+impl Profile {
+    fn parse(text: &str) -> Option<Profile> {
+        let (side, outstanding) = text.split_once(':')?;
+        let side = SIDES
+            .into_iter()
+            .find(|candidate| candidate.key() == side)?;
+        let outstanding: u64 = outstanding.parse().ok()?;
+        let mode = MODES
+            .iter()
+            .position(|mode| mode.outstanding == outstanding)?;
+        Some(Profile { side, mode })
+    }
+
+    fn run(self, plan: Plan) {
+        let mode = MODES[self.mode];
+        for round in 0..plan.rounds {
+            let sample = self
+                .side
+                .measure(mode, plan.warm_up[self.mode], plan.entries[self.mode]);
+            eprintln!(
+                "round {}/{} {} {}: {:.1} ns/entry",
+                round + 1,
+                plan.rounds,
+                self.side.name(),
+                mode.name,
+                sample.nanoseconds_per_entry
+            );
+        }
+    }
+}
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!("{problem}\n{USAGE}");
