@@ -92,6 +92,7 @@ fn main() -> ExitCode {
     let mut quick = false;
     let mut rounds = None;
     let mut profile = None;
+    let mut json = None;
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
         match argument.as_str() {
@@ -103,6 +104,10 @@ fn main() -> ExitCode {
             "--profile" => match arguments.next().as_deref().and_then(Profile::parse) {
                 Some(parsed) => profile = Some(parsed),
                 None => return usage("--profile needs SIDE:OUTSTANDING, e.g. raft-core:256"),
+            },
+            "--json" => match arguments.next() {
+                Some(path) => json = Some(std::path::PathBuf::from(path)),
+                None => return usage("--json needs a file path"),
             },
             "--help" | "-h" => {
                 println!("{USAGE}");
@@ -160,16 +165,24 @@ fn main() -> ExitCode {
         }
     }
     print_report(&plan, quick, &load_at_start, &samples);
+    if let Some(path) = json
+        && let Err(error) = std::fs::write(&path, chart_json(&samples))
+    {
+        eprintln!("compare-core: cannot write {}: {error}", path.display());
+        return ExitCode::FAILURE;
+    }
     ExitCode::SUCCESS
 }
 
 const USAGE: &str = "usage: compare-core [--quick] [--rounds N] [--profile SIDE:OUTSTANDING]
+                    [--json PATH]
 
 Runs raft-core and raft-rs alternately on the same three-node replication workload and
 prints a markdown report. --quick: 3 rounds of fewer entries; default: 7 full rounds;
 --rounds N overrides the number of rounds of either. --profile runs only one side
 (raft-core, raft-rs or raft-rs-unbatched) in one mode (1 or 256 outstanding), round after
-round, printing each round's time: a process to hand to perf or callgrind.";
+round, printing each round's time: a process to hand to perf or callgrind. --json writes
+the median throughputs to PATH for compare/chart.py.";
 
 /// One side in one mode, measured alone (for profilers).
 struct Profile {
@@ -255,6 +268,36 @@ impl Metric {
 
 fn two_decimals(value: f64) -> String {
     format!("{value:.2}")
+}
+
+/// The median throughput of every side and mode, in the schema `compare/chart.py` reads.
+fn chart_json(samples: &[[Vec<Sample>; 3]]) -> String {
+    let mut points = Vec::new();
+    for (position, mode) in MODES.iter().enumerate() {
+        for side in SIDES {
+            let rates = samples[position][side as usize]
+                .iter()
+                .map(|sample| 1e9 / sample.nanoseconds_per_entry)
+                .collect();
+            points.push(format!(
+                "{{\"side\": \"{}\", \"x\": {}, \"value\": {:.1}}}",
+                side.name(),
+                mode.outstanding,
+                median(rates)
+            ));
+        }
+    }
+    let sides: Vec<String> = SIDES
+        .iter()
+        .map(|side| format!("\"{}\"", side.name()))
+        .collect();
+    format!(
+        "{{\"name\": \"core\", \"title\": \"raft-core against raft-rs: three nodes in one \
+         thread\", \"x_label\": \"outstanding proposals\", \"unit\": \"entries/s\", \
+         \"sides\": [{}], \"throughput\": [{}], \"latency\": []}}\n",
+        sides.join(", "),
+        points.join(", ")
+    )
 }
 
 fn print_report(plan: &Plan, quick: bool, load_at_start: &str, samples: &[[Vec<Sample>; 3]]) {
