@@ -4,7 +4,8 @@
 //!
 //! - [`storage`]: the [`LogStore`](storage::LogStore) trait, with a durable store in one
 //!   [redb](https://docs.rs/redb) file and an in-memory one for tests. Writes run on a
-//!   thread of their own and are committed in batches, one fsync per batch.
+//!   thread of their own and are committed in batches, one fsync per batch (the
+//!   in-memory store's, which never block, on the driver's task).
 //! - [`transport`]: TCP connections carrying length-prefixed postcard frames, with a
 //!   handshake, bounded queues, reconnection and snapshot chunking; with the `tls`
 //!   feature, optionally inside mutual TLS (certificates given as file paths in

@@ -115,6 +115,11 @@ impl LogStore for MemoryLogStore {
         }
         Ok(())
     }
+
+    /// In memory: a write takes a lock and a copy, never I/O.
+    fn writes_without_blocking(&self) -> bool {
+        true
+    }
 }
 
 /// Refuses a write that breaks the contract of [`StoreWrite`] and

@@ -3,7 +3,9 @@
 //! A [`LogStore`] is synchronous on purpose: the driver runs it on a thread of its own,
 //! hands it every write queued since the last batch, and acknowledges them all to the
 //! core after one [`LogStore::write_batch`] (one transaction, one fsync). That is group
-//! commit, and it keeps implementations simple: no async, no locking.
+//! commit, and it keeps implementations simple: no async, no locking. A store whose writes
+//! never block ([`LogStore::writes_without_blocking`], the in-memory one) runs on the
+//! driver's task instead, batching the writes of each round of actions.
 
 mod memory;
 mod redb_store;
@@ -54,6 +56,15 @@ pub trait LogStore: Send + 'static {
     /// On an error, some prefix of the batch (possibly none of it) may have been stored;
     /// the node stops at once, and on restart recovers whatever is durable.
     fn write_batch(&mut self, writes: &[StoreWrite]) -> Result<(), StorageError>;
+
+    /// Whether [`write_batch`](LogStore::write_batch) never blocks (a store in memory), so
+    /// that the driver may call it on its own task instead of a storage thread: each write
+    /// is then acknowledged without the two thread hops that cost most of its latency.
+    /// `false` by default. A store that does file or network I/O must leave it so: on the
+    /// driver's task, a slow write would hold up the node's timers and messages.
+    fn writes_without_blocking(&self) -> bool {
+        false
+    }
 }
 
 /// Storage failed. The node cannot go on safely and stops; the message names the path.
