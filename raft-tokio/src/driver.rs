@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use crate::handle::{ClientError, RoleInfo, StartError};
 use crate::machine::{
-    ApplyDone, ApplyJob, LogCommand, ProposalReply, SnapshotEnvelope, StateMachine,
+    Applier, ApplyDone, ApplyJob, LogCommand, ProposalReply, SnapshotEnvelope, StateMachine,
     spawn_apply_thread,
 };
 use crate::metrics::Metrics;
@@ -177,14 +177,15 @@ pub(crate) async fn start<M: StateMachine, S: LogStore>(
         Storage::Thread { jobs, thread }
     };
     let (apply_done_sender, apply_done) = mpsc::unbounded_channel();
-    let (apply_jobs, apply_thread) = spawn_apply_thread(
-        format!("raft-apply-{}", id.0),
-        machine,
-        addresses,
-        address_sender,
-        apply_done_sender,
-    )
-    .map_err(StartError::Thread)?;
+    let inline = machine.runs_without_blocking();
+    let mut applier = Applier::new(machine, addresses, address_sender, apply_done_sender);
+    let applying = if inline {
+        Applying::Inline(Box::new(move |job| applier.run(job)))
+    } else {
+        let (jobs, thread) = spawn_apply_thread(format!("raft-apply-{}", id.0), applier)
+            .map_err(StartError::Thread)?;
+        Applying::Thread { jobs, thread }
+    };
 
     let (commands_sender, commands) = mpsc::channel(4096);
     let (roles_sender, roles) = watch::channel(RoleInfo {
@@ -201,9 +202,8 @@ pub(crate) async fn start<M: StateMachine, S: LogStore>(
         commands,
         storage: Some(storage),
         storage_done,
-        apply_jobs: Some(apply_jobs),
+        applying: Some(applying),
         apply_done,
-        apply_thread: Some(apply_thread),
         addresses: address_receiver.clone(),
         roles: roles_sender,
         stopped: stopped_sender,
@@ -289,6 +289,20 @@ enum Storage {
     },
 }
 
+/// Where the state machine runs.
+enum Applying {
+    /// On a thread of its own, fed by a queue; completions come back through the driver's
+    /// `apply_done` channel.
+    Thread {
+        jobs: std_mpsc::Sender<ApplyJob>,
+        thread: JoinHandle<()>,
+    },
+    /// On the driver's task, for a state machine that never blocks: each job is carried
+    /// out as it is issued, and its completion (in `apply_done` all the same) is taken
+    /// before the driver waits again.
+    Inline(Box<dyn FnMut(ApplyJob) + Send>),
+}
+
 /// A requested shutdown in progress: leadership is being handed over first.
 struct Stopping {
     reply: oneshot::Sender<()>,
@@ -306,9 +320,9 @@ struct Driver {
     storage: Option<Storage>,
     /// Acknowledgements of a storage thread (never any for inline storage).
     storage_done: mpsc::UnboundedReceiver<StorageDone>,
-    apply_jobs: Option<std_mpsc::Sender<ApplyJob>>,
+    /// `None` once stopping.
+    applying: Option<Applying>,
     apply_done: mpsc::UnboundedReceiver<ApplyDone>,
-    apply_thread: Option<JoinHandle<()>>,
     addresses: watch::Receiver<AddressBook>,
     roles: watch::Sender<RoleInfo>,
     stopped: watch::Sender<Option<String>>,
@@ -419,8 +433,15 @@ impl Driver {
             }
             Some(Storage::Inline { .. }) | None => None,
         };
-        self.apply_jobs = None;
-        let threads = [storage_thread, self.apply_thread.take()];
+        // Dropping the queue lets the apply thread finish what was queued and end.
+        let apply_thread = match self.applying.take() {
+            Some(Applying::Thread { jobs, thread }) => {
+                drop(jobs);
+                Some(thread)
+            }
+            Some(Applying::Inline(_)) | None => None,
+        };
+        let threads = [storage_thread, apply_thread];
         let _ = tokio::task::spawn_blocking(move || {
             for thread in threads.into_iter().flatten() {
                 let _ = thread.join();
@@ -518,10 +539,15 @@ impl Driver {
     }
 
     fn send_apply(&mut self, job: ApplyJob) {
-        if let Some(jobs) = &self.apply_jobs
-            && jobs.send(job).is_err()
-        {
-            tracing::error!("the apply thread is gone");
+        match &mut self.applying {
+            Some(Applying::Thread { jobs, .. }) => {
+                let queued = jobs.send(job);
+                if queued.is_err() {
+                    tracing::error!("the apply thread is gone");
+                }
+            }
+            Some(Applying::Inline(run)) => run(job),
+            None => {}
         }
     }
 
@@ -676,7 +702,15 @@ impl Driver {
     fn drain_actions(&mut self) -> Result<(), String> {
         loop {
             self.drain_polled_actions()?;
-            if !self.write_inline()? {
+            let wrote = self.write_inline()?;
+            // Completions of applies carried out inline just now, or of the apply thread:
+            // taken now rather than on the next wake, as they may let the node act.
+            let mut applied = false;
+            while let Ok(done) = self.apply_done.try_recv() {
+                self.on_apply(done);
+                applied = true;
+            }
+            if !wrote && !applied {
                 break;
             }
         }

@@ -14,7 +14,7 @@
 //!   straight to each other's queues and can cut a node off, for tests and benchmarks
 //!   ([`NodeOptions::in_process`]).
 //! - [`StateMachine`]: what the application implements; applies run on a thread of their
-//!   own.
+//!   own (or on the driver's task, for a state machine that never blocks).
 //! - [`start`] and [`RaftHandle`]: start a node and talk to it (propose, linearizable
 //!   reads, membership changes, leader transfer, status, role changes, shutdown).
 #![forbid(unsafe_code)]

@@ -20,7 +20,9 @@ use crate::transport::AddressBook;
 /// response everywhere.
 ///
 /// It runs on a thread of its own: a slow `apply` delays this node's applies and reads,
-/// never its heartbeats or votes.
+/// never its heartbeats or votes. A state machine that is never slow can run on the
+/// node's driver task instead, saving a thread hop per apply and read
+/// ([`runs_without_blocking`](StateMachine::runs_without_blocking)).
 pub trait StateMachine: Send + 'static {
     /// Applies the committed command at `index` and returns the response for the client
     /// that proposed it (if it proposed it on this node).
@@ -35,6 +37,15 @@ pub trait StateMachine: Send + 'static {
 
     /// Replaces the whole state with the one a snapshot (from any replica) describes.
     fn restore(&mut self, snapshot: &[u8]);
+
+    /// Whether every method here is quick and never blocks (no I/O, no heavy work), so
+    /// that the node may run them on its driver's task instead of a thread of their own:
+    /// each applied proposal and each read is then answered without a thread hop.
+    /// `false` by default. A state machine that may be slow must leave it so: on the
+    /// driver's task, it would delay heartbeats and votes.
+    fn runs_without_blocking(&self) -> bool {
+        false
+    }
 }
 
 /// A command as it is stored in the log.
@@ -108,21 +119,10 @@ pub(crate) enum ApplyDone {
 /// Runs the state machine on its own thread until the job channel closes.
 pub(crate) fn spawn_apply_thread<M: StateMachine>(
     name: String,
-    machine: M,
-    initial_addresses: AddressBook,
-    addresses: watch::Sender<AddressBook>,
-    done: mpsc::UnboundedSender<ApplyDone>,
+    mut applier: Applier<M>,
 ) -> std::io::Result<(std_mpsc::Sender<ApplyJob>, std::thread::JoinHandle<()>)> {
     let (jobs, receiver) = std_mpsc::channel();
     let thread = std::thread::Builder::new().name(name).spawn(move || {
-        let mut applier = Applier {
-            machine,
-            applied: Index(0),
-            addresses: initial_addresses,
-            address_watch: addresses,
-            done,
-            queries: BTreeMap::new(),
-        };
         while let Ok(job) = receiver.recv() {
             applier.run(job);
         }
@@ -130,7 +130,9 @@ pub(crate) fn spawn_apply_thread<M: StateMachine>(
     Ok((jobs, thread))
 }
 
-struct Applier<M> {
+/// Carries out apply jobs on the state machine, wherever it runs: its own thread, or the
+/// driver's task. Completions go to `done` either way.
+pub(crate) struct Applier<M> {
     machine: M,
     applied: Index,
     addresses: AddressBook,
@@ -141,7 +143,26 @@ struct Applier<M> {
 }
 
 impl<M: StateMachine> Applier<M> {
-    fn run(&mut self, job: ApplyJob) {
+    /// An applier for `machine`, which starts empty: the log and any snapshot are applied
+    /// to it from index 0.
+    pub(crate) fn new(
+        machine: M,
+        initial_addresses: AddressBook,
+        address_watch: watch::Sender<AddressBook>,
+        done: mpsc::UnboundedSender<ApplyDone>,
+    ) -> Applier<M> {
+        Applier {
+            machine,
+            applied: Index(0),
+            addresses: initial_addresses,
+            address_watch,
+            done,
+            queries: BTreeMap::new(),
+        }
+    }
+
+    /// Carries out `job`.
+    pub(crate) fn run(&mut self, job: ApplyJob) {
         match job {
             ApplyJob::Apply { entries, waiters } => self.apply(entries, waiters),
             ApplyJob::Restore { snapshot, data } => {

@@ -15,10 +15,11 @@ use raft_tokio::{ClientError, NodeOptions, RaftHandle, StartError, StateMachine,
 use tokio::sync::mpsc;
 
 /// A map from keys to values. Commands are `key=value`, answered with the previous value;
-/// queries are keys.
+/// queries are keys. `inline`: whether it asks to run on the driver's task.
 #[derive(Default)]
 struct Register {
     values: BTreeMap<Vec<u8>, Vec<u8>>,
+    inline: bool,
 }
 
 impl StateMachine for Register {
@@ -56,6 +57,10 @@ impl StateMachine for Register {
             }
         }
     }
+
+    fn runs_without_blocking(&self) -> bool {
+        self.inline
+    }
 }
 
 const CLUSTER: u64 = 5;
@@ -81,20 +86,33 @@ fn options(
     options
 }
 
-async fn start_node(network: &InProcessNetwork, id: u64, snapshot_bytes: usize) -> RaftHandle {
+/// `inline`: whether the state machine runs on the driver's task.
+async fn start_node(
+    network: &InProcessNetwork,
+    id: u64,
+    snapshot_bytes: usize,
+    inline: bool,
+) -> RaftHandle {
     start(
         options(network, id, 3, snapshot_bytes),
         MemoryLogStore::new(),
-        Register::default(),
+        Register {
+            inline,
+            ..Register::default()
+        },
     )
     .await
     .expect("the node starts")
 }
 
-async fn start_cluster(network: &InProcessNetwork, snapshot_bytes: usize) -> Vec<RaftHandle> {
+async fn start_cluster(
+    network: &InProcessNetwork,
+    snapshot_bytes: usize,
+    inline: bool,
+) -> Vec<RaftHandle> {
     let mut handles = Vec::new();
     for id in 1..=3 {
-        handles.push(start_node(network, id, snapshot_bytes).await);
+        handles.push(start_node(network, id, snapshot_bytes, inline).await);
     }
     handles
 }
@@ -139,8 +157,18 @@ async fn shutdown_all(handles: &[RaftHandle]) {
 // state machine's responses, and answer linearizable reads on every node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_replicate_and_read_everywhere() {
+    replicate_and_read_everywhere(false).await;
+}
+
+// The same with state machines that run on the drivers' tasks instead of threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_state_machines_replicate_and_read_everywhere() {
+    replicate_and_read_everywhere(true).await;
+}
+
+async fn replicate_and_read_everywhere(inline: bool) {
     let network = InProcessNetwork::new();
-    let handles = start_cluster(&network, 8 * 1024 * 1024).await;
+    let handles = start_cluster(&network, 8 * 1024 * 1024, inline).await;
     assert_eq!(network.nodes().len(), 3);
     let all: Vec<&RaftHandle> = handles.iter().collect();
     let leader = agreed_leader(&all).await;
@@ -185,7 +213,7 @@ async fn three_nodes_replicate_and_read_everywhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_leader_is_replaced_and_catches_up() {
     let network = InProcessNetwork::new();
-    let handles = start_cluster(&network, 8 * 1024 * 1024).await;
+    let handles = start_cluster(&network, 8 * 1024 * 1024, false).await;
     let all: Vec<&RaftHandle> = handles.iter().collect();
     let old_leader = agreed_leader(&all).await;
     old_leader
@@ -242,8 +270,19 @@ async fn a_cut_off_leader_is_replaced_and_catches_up() {
 // snapshot, sent over the in-process network as one piece.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_follower_catches_up_from_a_snapshot() {
+    catch_up_from_a_snapshot(false).await;
+}
+
+// The same with state machines that run on the drivers' tasks: snapshots are built and
+// restored there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_state_machine_catches_up_from_a_snapshot() {
+    catch_up_from_a_snapshot(true).await;
+}
+
+async fn catch_up_from_a_snapshot(inline: bool) {
     let network = InProcessNetwork::new();
-    let handles = start_cluster(&network, 1_000).await;
+    let handles = start_cluster(&network, 1_000, inline).await;
     let all: Vec<&RaftHandle> = handles.iter().collect();
     let leader = agreed_leader(&all).await;
     let follower = handles

@@ -15,7 +15,8 @@ use crate::workload::{Cluster, Writer};
 /// How the nodes are configured, for the report.
 pub(crate) const CONFIG_NOTE: &str = "ticks of 10 ms, heartbeat every 5 ticks (50 ms), \
      election timeout 20–200 ticks (200–2,000 ms), otherwise `Config::builder(id)` defaults; \
-     `MemoryLogStore`; `InProcessNetwork`";
+     `MemoryLogStore` (written on the driver's task); the state machine on the driver's task \
+     (`StateMachine::runs_without_blocking`); `InProcessNetwork`";
 
 /// The state machine: counts the commands applied and their bytes, as the openraft side's
 /// does, so that applying costs the same little on both sides.
@@ -52,6 +53,11 @@ impl StateMachine for Counter {
         };
         self.commands = field(0..8);
         self.bytes = field(8..16);
+    }
+
+    /// Counting never blocks: it runs on the driver's task, not a thread of its own.
+    fn runs_without_blocking(&self) -> bool {
+        true
     }
 }
 
