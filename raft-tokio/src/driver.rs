@@ -551,6 +551,17 @@ impl Driver {
         }
     }
 
+    /// The proposals waiting for the entries `first..=last`, in index order, taken out of
+    /// `proposals` by splitting the map rather than one removal per entry.
+    fn take_proposals(&mut self, first: Index, last: Index) -> Vec<(LogId, ProposalReply)> {
+        let later = self.proposals.split_off(&last.next());
+        let mut through_last = std::mem::replace(&mut self.proposals, later);
+        let applied = through_last.split_off(&first);
+        // Proposals below `first` are answered by a later restore, not by these entries.
+        self.proposals.append(&mut through_last);
+        applied.into_values().collect()
+    }
+
     /// Appends `command` as leader and remembers who waits for it.
     fn propose_wrapped(&mut self, command: LogCommand, reply: ProposalReply) {
         if self.node.role() != Role::Leader {
@@ -764,10 +775,12 @@ impl Driver {
                 }
                 Action::SendSnapshot(message) => self.send_snapshot(message),
                 Action::Apply(entries) => {
-                    let waiters = entries
-                        .iter()
-                        .filter_map(|entry| self.proposals.remove(&entry.index()))
-                        .collect();
+                    let waiters = match (entries.first(), entries.last()) {
+                        (Some(first), Some(last)) => {
+                            self.take_proposals(first.index(), last.index())
+                        }
+                        _ => Vec::new(),
+                    };
                     self.send_apply(ApplyJob::Apply { entries, waiters });
                 }
                 Action::Restore(snapshot) => {

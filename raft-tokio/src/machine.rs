@@ -63,9 +63,28 @@ pub(crate) enum LogCommand {
 }
 
 impl LogCommand {
+    /// The most bytes postcard adds around a command's own: a variant tag, a length and
+    /// a node id, each a varint of at most 10 bytes.
+    const FRAMING_BYTES_MAX: usize = 30;
+
     pub(crate) fn encode(&self) -> Bytes {
-        Bytes::from(postcard::to_stdvec(self).expect("log commands always encode"))
+        let own = match self {
+            LogCommand::Application(command) => command.len(),
+            LogCommand::Address { address, .. } => address.len(),
+        };
+        // Sized once up front: growing the vector as postcard writes would copy the
+        // command again for every doubling.
+        let buffer = Vec::with_capacity(own + Self::FRAMING_BYTES_MAX);
+        Bytes::from(postcard::to_extend(self, buffer).expect("log commands always encode"))
     }
+}
+
+/// A [`LogCommand`] decoded in place, the application's bytes borrowed from the entry, so
+/// that applying copies nothing. The same variants in the same order: the same encoding.
+#[derive(Debug, Deserialize)]
+enum LogCommandView<'entry> {
+    Application(&'entry [u8]),
+    Address { node: NodeId, address: String },
 }
 
 /// A snapshot's data: the address book and the application's snapshot.
@@ -86,8 +105,8 @@ pub(crate) type ProposalReply = oneshot::Sender<Result<Bytes, ClientError>>;
 
 /// Work for the apply thread.
 pub(crate) enum ApplyJob {
-    /// Apply these committed entries; answer the proposers listed (by index, with the id
-    /// their entry was appended as).
+    /// Apply these committed entries; answer the proposers listed (in index order, with
+    /// the id their entry was appended as).
     Apply {
         entries: Vec<Entry>,
         waiters: Vec<(LogId, ProposalReply)>,
@@ -209,32 +228,32 @@ impl<M: StateMachine> Applier<M> {
     }
 
     fn apply(&mut self, entries: Vec<Entry>, waiters: Vec<(LogId, ProposalReply)>) {
-        let mut waiters: BTreeMap<Index, (LogId, ProposalReply)> = waiters
-            .into_iter()
-            .map(|(id, reply)| (id.index, (id, reply)))
-            .collect();
+        // Both are in index order: the waiters are matched to entries in one pass.
+        let mut waiters = waiters.into_iter().peekable();
         let mut addresses_changed = false;
         for entry in &entries {
             let response = match &entry.payload {
-                Payload::Command(bytes) => match postcard::from_bytes::<LogCommand>(bytes) {
-                    Ok(LogCommand::Application(command)) => {
-                        Some(self.machine.apply(entry.index(), &command))
+                Payload::Command(bytes) => {
+                    match postcard::from_bytes::<LogCommandView<'_>>(bytes) {
+                        Ok(LogCommandView::Application(command)) => {
+                            Some(self.machine.apply(entry.index(), command))
+                        }
+                        Ok(LogCommandView::Address { node, address }) => {
+                            self.addresses.insert(node, address);
+                            addresses_changed = true;
+                            Some(Bytes::new())
+                        }
+                        Err(error) => {
+                            tracing::error!(entry = %entry.id, %error, "a log command does not decode; skipped");
+                            None
+                        }
                     }
-                    Ok(LogCommand::Address { node, address }) => {
-                        self.addresses.insert(node, address);
-                        addresses_changed = true;
-                        Some(Bytes::new())
-                    }
-                    Err(error) => {
-                        tracing::error!(entry = %entry.id, %error, "a log command does not decode; skipped");
-                        None
-                    }
-                },
+                }
                 Payload::Membership(_) => Some(Bytes::new()),
                 Payload::Blank => None,
             };
             self.applied = entry.index();
-            if let Some((id, reply)) = waiters.remove(&entry.index()) {
+            if let Some((id, reply)) = waiters.next_if(|(id, _)| id.index == entry.index()) {
                 let outcome = match response {
                     Some(response) if id == entry.id => Ok(response),
                     _ => Err(ClientError::Superseded),
@@ -257,6 +276,36 @@ impl<M: StateMachine> Applier<M> {
             for (query, reply) in entry.remove() {
                 let _ = reply.send(Ok(self.machine.query(&query)));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // What the driver encodes, the applier decodes in place, for both kinds of command.
+    #[test]
+    fn log_commands_decode_in_place() {
+        let command = LogCommand::Application(Bytes::from_static(b"set x=1"));
+        let encoded = command.encode();
+        match postcard::from_bytes::<LogCommandView<'_>>(&encoded) {
+            Ok(LogCommandView::Application(bytes)) => assert_eq!(bytes, b"set x=1"),
+            other => panic!("{other:?}"),
+        }
+        let address = LogCommand::Address {
+            node: NodeId(u64::MAX),
+            address: "127.0.0.1:7000".to_owned(),
+        };
+        let encoded = address.encode();
+        match postcard::from_bytes::<LogCommandView<'_>>(&encoded) {
+            Ok(LogCommandView::Address { node, address }) => {
+                assert_eq!(
+                    (node, address.as_str()),
+                    (NodeId(u64::MAX), "127.0.0.1:7000")
+                );
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

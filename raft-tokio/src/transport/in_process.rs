@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -33,11 +34,21 @@ use super::{Inbound, InboundSender, SharedCounters, TransportCounters, report_sn
 /// tricks.
 #[derive(Clone, Default)]
 pub struct InProcessNetwork {
-    shared: Arc<Mutex<Routes>>,
+    shared: Arc<Shared>,
 }
 
 /// What the clones of one network share.
 #[derive(Default)]
+struct Shared {
+    routes: Mutex<Routes>,
+    /// Bumped after every change of `routes`: endpoints keep a copy of the routes and
+    /// refresh it when this moves, so that sending takes no shared lock (with the nodes
+    /// of a cluster sending all the time, that lock was contended).
+    generation: AtomicU64,
+}
+
+/// Who is on the network.
+#[derive(Clone, Default)]
 struct Routes {
     /// The running nodes: where their messages go and whose counters count them.
     nodes: BTreeMap<NodeId, Receiver>,
@@ -96,12 +107,14 @@ impl InProcessNetwork {
             },
         );
         drop(routes);
+        self.changed();
         tracing::debug!(node = %id, "joined the in-process network");
         Ok(InProcessEndpoint {
             id,
             network: self.clone(),
             inbound,
             counters,
+            cache: Mutex::new(RouteCache::default()),
         })
     }
 
@@ -110,11 +123,13 @@ impl InProcessNetwork {
     /// outlasts restarts.
     pub fn disconnect(&self, id: NodeId) {
         self.routes().disconnected.insert(id);
+        self.changed();
     }
 
     /// Reconnects node `id` after [`disconnect`](InProcessNetwork::disconnect).
     pub fn reconnect(&self, id: NodeId) {
         self.routes().disconnected.remove(&id);
+        self.changed();
     }
 
     /// Whether node `id` is reachable from the others: not disconnected. (It may still
@@ -134,19 +149,38 @@ impl InProcessNetwork {
     }
 
     fn routes(&self) -> MutexGuard<'_, Routes> {
-        // Every update under the lock is one map or set operation: a panic elsewhere
-        // cannot leave the routes half-changed.
-        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.shared.routes)
     }
 
+    /// Tells the endpoints that the routes changed (after the change is made).
+    fn changed(&self) {
+        self.shared.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update under these locks is one map or set operation, or a whole copy: a
+    // panic elsewhere cannot leave them half-changed.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An endpoint's copy of the routes, as of `generation`.
+#[derive(Default)]
+struct RouteCache {
+    /// `None` before the first copy.
+    generation: Option<u64>,
+    routes: Routes,
+}
+
+impl RouteCache {
     /// Where a message from `from` to `to` goes: `None` when either end is cut off or
     /// `to` is not running.
-    fn route(&self, from: NodeId, to: NodeId) -> Option<Receiver> {
-        let routes = self.routes();
+    fn route(&self, from: NodeId, to: NodeId) -> Option<&Receiver> {
+        let routes = &self.routes;
         if routes.disconnected.contains(&from) || routes.disconnected.contains(&to) {
             return None;
         }
-        routes.nodes.get(&to).cloned()
+        routes.nodes.get(&to)
     }
 }
 
@@ -169,6 +203,8 @@ pub struct InProcessEndpoint {
     /// This node's own inbound channel, for the reports of its snapshots.
     inbound: InboundSender,
     counters: SharedCounters,
+    /// Only this endpoint takes this lock, so it is never contended.
+    cache: Mutex<RouteCache>,
 }
 
 impl InProcessEndpoint {
@@ -177,7 +213,8 @@ impl InProcessEndpoint {
     /// disconnected.
     pub fn send(&self, message: Message) {
         let to = message.to;
-        let Some(receiver) = self.network.route(self.id, to) else {
+        let cache = self.cache();
+        let Some(receiver) = cache.route(self.id, to) else {
             tracing::trace!(node = %self.id, peer = %to, "no route, message dropped");
             TransportCounters::bump(&self.counters.dropped);
             return;
@@ -199,7 +236,8 @@ impl InProcessEndpoint {
     /// whether it was delivered, as the TCP transport does once the last chunk is written.
     pub fn send_snapshot(&self, message: Message, data: Bytes) {
         let to = message.to;
-        let outcome = match self.network.route(self.id, to) {
+        let cache = self.cache();
+        let outcome = match cache.route(self.id, to) {
             None => {
                 tracing::warn!(node = %self.id, peer = %to, "snapshot dropped: no route");
                 SnapshotTransfer::Failed
@@ -220,6 +258,7 @@ impl InProcessEndpoint {
                 }
             },
         };
+        drop(cache);
         if outcome == SnapshotTransfer::Failed {
             TransportCounters::bump(&self.counters.dropped);
         }
@@ -229,6 +268,17 @@ impl InProcessEndpoint {
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// The routes, copied afresh if the network changed since the last copy.
+    fn cache(&self) -> MutexGuard<'_, RouteCache> {
+        let mut cache = lock(&self.cache);
+        let generation = self.network.shared.generation.load(Ordering::Acquire);
+        if cache.generation != Some(generation) {
+            cache.routes = self.network.routes().clone();
+            cache.generation = Some(generation);
+        }
+        cache
     }
 }
 
@@ -243,6 +293,8 @@ impl Drop for InProcessEndpoint {
             .is_some_and(|receiver| receiver.inbound.same_channel(&self.inbound))
         {
             routes.nodes.remove(&self.id);
+            drop(routes);
+            self.network.changed();
         }
     }
 }
