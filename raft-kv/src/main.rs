@@ -138,6 +138,7 @@
 mod cli;
 mod local;
 mod machine;
+mod proposals;
 mod server;
 
 use std::process::ExitCode;
@@ -152,6 +153,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Mode, Settings};
 use crate::machine::KeyValueStore;
+use crate::proposals::Proposer;
 use crate::server::Server;
 
 /// Exit code when the node cannot start or fails while running.
@@ -259,6 +261,7 @@ async fn run(settings: Settings) -> Result<(), String> {
     tokio::spawn(server::advertise_when_leading(raft.clone(), url));
     let server = Arc::new(Server {
         raft: raft.clone(),
+        proposer: Proposer::start(raft.clone()),
         max_value_bytes: settings.max_value_bytes,
         request_timeout: settings.request_timeout,
         transfer_patience,

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::parse_peer_address;
 use crate::machine::{Command, Query, decode_url, decode_value};
+use crate::proposals::Proposer;
 
 /// The largest body `POST /ID` and `POST /leader` read: a peer address or a node id is
 /// short.
@@ -39,6 +40,8 @@ type Reply = Response<Full<Bytes>>;
 pub(crate) struct Server {
     /// The raft node.
     pub(crate) raft: RaftHandle,
+    /// Proposes the key writes, in batches.
+    pub(crate) proposer: Proposer,
     /// The largest value a PUT accepts.
     pub(crate) max_value_bytes: usize,
     /// How long a request waits for raft.
@@ -189,7 +192,7 @@ impl Server {
     }
 
     async fn write(&self, command: Command, target: &str) -> Reply {
-        match self.within(self.raft.propose(command.encode())).await {
+        match self.within(self.proposer.propose(command.encode())).await {
             Ok(_) => no_content(),
             Err(error) => self.failure(error, Some(target)).await,
         }

@@ -236,6 +236,8 @@ impl Connection {
                 self.received.extend_from_slice(&chunk[..read]);
                 Ok(())
             }
+            // A signal arrived before any byte did: nothing was lost, read again.
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => Ok(()),
             Err(error) => Err(error.to_string()),
         }
     }
