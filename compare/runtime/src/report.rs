@@ -101,7 +101,7 @@ pub(crate) fn print_markdown(
         settings.server_workers, settings.client_workers
     );
     println!(
-        "- each write: a {PAYLOAD_BYTES}-byte command, resolved once the leader applied it; \
+        "- each write: a fresh {PAYLOAD_BYTES}-byte command, resolved once the leader applied it; \
          state machines that count commands and bytes"
     );
     println!("- raft-tokio: {}", raft_tokio_cluster::CONFIG_NOTE);

@@ -102,18 +102,19 @@ async fn drive<W: Writer>(
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
             let writer = writer.clone();
-            // Each client its own payload: one shared by all would put every client's
-            // reference count on the same contended cache line.
-            let payload = Bytes::from(vec![0x5a; PAYLOAD_BYTES]);
             tokio::spawn(async move {
                 let mut latencies = latency_histogram();
                 let mut completed = 0u64;
                 loop {
+                    // A fresh command for every write, as a real client builds each one:
+                    // one buffer shared by all writes would put every write's reference
+                    // count on one cache line that the client and the nodes contend for.
+                    let payload = Bytes::from(vec![0x5a; PAYLOAD_BYTES]);
                     let started = Instant::now();
                     if started >= window_end {
                         break;
                     }
-                    writer.write(payload.clone()).await;
+                    writer.write(payload).await;
                     let finished = Instant::now();
                     if finished >= window_start && finished <= window_end {
                         completed += 1;
