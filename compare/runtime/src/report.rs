@@ -96,8 +96,8 @@ pub(crate) fn print_markdown(
     );
     println!(
         "- runtimes: the nodes on a Tokio runtime of {} worker threads, the clients on \
-         another of {} (openraft's benchmark defaults are 16 and 2); raft-tokio's storage \
-         and apply threads come on top, 2 per node",
+         another of {} (openraft's benchmark defaults are 16 and 2); raft-tokio's store and \
+         state machine run on the nodes' driver tasks here, so it starts no threads of its own",
         settings.server_workers, settings.client_workers
     );
     println!(
