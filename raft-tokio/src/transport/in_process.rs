@@ -32,6 +32,59 @@ use super::{Inbound, InboundSender, SharedCounters, TransportCounters, report_sn
 /// running, and what it sends or is sent meanwhile is dropped, as a network partition
 /// would. That makes leader failover, stale leaders and catch-up testable without timing
 /// tricks.
+///
+/// ```
+/// use bytes::Bytes;
+/// use raft_core::{Config, Index, NodeId, Role};
+/// use raft_tokio::storage::MemoryLogStore;
+/// use raft_tokio::transport::InProcessNetwork;
+/// use raft_tokio::{NodeOptions, StateMachine, start};
+///
+/// /// Counts the commands applied.
+/// #[derive(Default)]
+/// struct Counter(u64);
+///
+/// impl StateMachine for Counter {
+///     fn apply(&mut self, _index: Index, _command: &[u8]) -> Bytes {
+///         self.0 += 1;
+///         Bytes::copy_from_slice(&self.0.to_be_bytes())
+///     }
+///     fn query(&self, _query: &[u8]) -> Bytes {
+///         Bytes::copy_from_slice(&self.0.to_be_bytes())
+///     }
+///     fn snapshot(&self) -> Bytes {
+///         Bytes::copy_from_slice(&self.0.to_be_bytes())
+///     }
+///     fn restore(&mut self, snapshot: &[u8]) {
+///         self.0 = snapshot.try_into().map_or(0, u64::from_be_bytes);
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() {
+/// let network = InProcessNetwork::new();
+/// let members = [NodeId(1), NodeId(2), NodeId(3)];
+/// let mut nodes = Vec::new();
+/// for id in members {
+///     let config = Config::builder(id).random_seed(id.0).build().unwrap();
+///     let mut options = NodeOptions::in_process(config, 1, network.clone(), members);
+///     options.tick = std::time::Duration::from_millis(10);
+///     nodes.push(start(options, MemoryLogStore::new(), Counter::default()).await.unwrap());
+/// }
+/// // Wait for a leader, then write through it.
+/// let leader = loop {
+///     if let Some(leader) = nodes.iter().find(|node| node.watch().borrow().role == Role::Leader) {
+///         break leader.clone();
+///     }
+///     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+/// };
+/// assert_eq!(leader.propose(Bytes::from_static(b"one")).await.unwrap()[7], 1);
+/// // Cut the leader off: until `reconnect`, it can no longer commit, and the other two
+/// // elect a new leader among themselves.
+/// network.disconnect(leader.id());
+/// # for node in &nodes { node.shutdown().await; }
+/// # }
+/// ```
 #[derive(Clone, Default)]
 pub struct InProcessNetwork {
     shared: Arc<Shared>,
