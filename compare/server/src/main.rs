@@ -16,6 +16,12 @@
 //!
 //! Usage: see [`USAGE`]. Prints a markdown report to stdout; `--json PATH` also writes
 //! the figures for the chart renderer.
+//!
+//! The servers are killed when the program ends, by an error or a panic too. raft-kv
+//! nodes also stop by themselves when their standard input, a pipe from this program,
+//! closes, so even a killed `compare-server` leaves none behind; etcd has no such switch,
+//! and its members outlive a `kill` of this program (not a Ctrl-C in a terminal, which
+//! signals the whole process group).
 #![forbid(unsafe_code)]
 
 mod etcd_cluster;
