@@ -158,9 +158,10 @@ impl TransportConfig {
 /// Counters the transport keeps, shared with the node's metrics.
 #[derive(Debug, Default)]
 pub struct TransportCounters {
-    /// Messages dropped because a peer's queue was full.
+    /// Messages dropped because a peer's queue was full (or, on an in-process network,
+    /// because the peer was not running or either end was disconnected).
     pub dropped: AtomicU64,
-    /// Messages written to sockets.
+    /// Messages written to sockets (or handed to an in-process peer's queue).
     pub sent: AtomicU64,
     /// Messages received and handed to the driver.
     pub received: AtomicU64,
