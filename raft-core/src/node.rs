@@ -229,6 +229,7 @@ impl Node {
         }
         self.shared.flush_writes();
         self.shared.emit_applies();
+        self.shared.compact_some();
     }
 
     // ----- inputs -----

@@ -638,3 +638,68 @@ fn votes_from_non_members_do_not_count() {
     }
     assert_eq!(node.role(), Role::Candidate);
 }
+
+// Once a snapshot is durable, the log prefix it covers is freed at most a batch of entries
+// at a time (per flush, and per acknowledgement), so that a large prefix never stalls the
+// node in one long pause; the following inputs carry the compaction through to its target.
+#[test]
+fn compaction_frees_a_large_prefix_in_batches() {
+    let mut node = node_with(1, &[1], 3);
+    node.campaign().expect("the only voter campaigns");
+    drain_synced(&mut node);
+    for number in 0..5_000u32 {
+        node.propose(Bytes::from(number.to_le_bytes().to_vec()))
+            .expect("the leader accepts");
+    }
+    drain_synced(&mut node);
+    let applied = node.applied_index();
+    assert!(applied.0 > 5_000, "every proposal applied: {applied}");
+    node.snapshot_built(applied)
+        .expect("built at the applied index");
+    let target = applied.0
+        - Config::builder(NodeId(1))
+            .build()
+            .expect("valid")
+            .compaction_trailing_entries();
+
+    let mut base = node.compacted_through().index.0;
+    let mut steps = 0;
+    // Checks the entries freed since the last look; counts the looks that freed some.
+    let observe = |node: &Node, base: &mut u64, steps: &mut usize| {
+        let now = node.compacted_through().index.0;
+        assert!(now >= *base, "the base never moves back");
+        assert!(
+            now - *base <= crate::shared::COMPACTION_BATCH_ENTRIES,
+            "{} entries freed at once",
+            now - *base
+        );
+        if now > *base {
+            *steps += 1;
+        }
+        *base = now;
+    };
+    for _ in 0..100 {
+        while let Some(action) = node.poll_action() {
+            observe(&node, &mut base, &mut steps);
+            if let Action::Persist(write) = action {
+                node.persisted(write.id()).expect("issued");
+                observe(&node, &mut base, &mut steps);
+            }
+        }
+        observe(&node, &mut base, &mut steps);
+        if base >= target {
+            break;
+        }
+        node.tick();
+    }
+    assert_eq!(
+        base, target,
+        "compacted through the snapshot, less the trailing entries"
+    );
+    assert!(
+        steps >= 3,
+        "a prefix of about 4,000 entries takes several batches: {steps}"
+    );
+    assert!(node.entry(Index(target)).is_none());
+    assert!(node.entry(Index(target + 1)).is_some());
+}

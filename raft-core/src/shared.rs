@@ -48,6 +48,9 @@ struct SnapshotWrite {
     origin: SnapshotOrigin,
 }
 
+/// The most entries one flush drops from memory once a snapshot covers them.
+pub(crate) const COMPACTION_BATCH_ENTRIES: u64 = 1024;
+
 /// State and outputs shared by all roles.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -64,6 +67,9 @@ pub(crate) struct Shared {
     snapshot_unflushed: Option<(SnapshotMetadata, SnapshotOrigin)>,
     /// Snapshots in writes not yet acknowledged, oldest first.
     snapshot_writes: VecDeque<SnapshotWrite>,
+    /// The log is compacted through here, [`COMPACTION_BATCH_ENTRIES`] entries per flush
+    /// (see [`Shared::compact_some`]); at or below the log's base when nothing is pending.
+    compaction_target: Index,
     /// Accounted bytes of entries applied since the newest snapshot.
     bytes_since_snapshot: usize,
     /// `SnapshotWanted` went out since the newest snapshot.
@@ -135,6 +141,7 @@ impl Shared {
             snapshot,
             snapshot_unflushed: None,
             snapshot_writes: VecDeque::new(),
+            compaction_target: Index(0),
             bytes_since_snapshot: 0,
             snapshot_asked: false,
             hard_state,
@@ -492,13 +499,36 @@ impl Shared {
                         .saturating_sub(self.config.compaction_trailing_entries()),
                 );
                 if through > self.log.base().index && self.log.matches(last) {
-                    if let Some((_, membership)) = self.log.configuration_through(through) {
-                        self.base_membership = membership.clone();
-                    }
-                    self.log.compact_through(through);
+                    self.compaction_target = self.compaction_target.max(through);
+                    self.compact_some();
                 }
             }
         }
+    }
+
+    /// Drops up to [`COMPACTION_BATCH_ENTRIES`] more entries toward the compaction target.
+    ///
+    /// Compacting a large prefix at once (tens of thousands of entries with the default
+    /// threshold) would stall the node for milliseconds while the entries are freed, a
+    /// pause every client waiting on it would see; in batches, one per flush, the cost is
+    /// spread over the inputs that follow. Until the target is reached the log just keeps
+    /// more committed entries than it must, which is always allowed.
+    pub(crate) fn compact_some(&mut self) {
+        let base = self.log.base().index;
+        // Also covers a snapshot installed since the target was set: the log then starts
+        // after it (an installed snapshot lies past the commit index, the target below).
+        if self.compaction_target <= base {
+            return;
+        }
+        let through = Index(
+            self.compaction_target
+                .0
+                .min(base.0.saturating_add(COMPACTION_BATCH_ENTRIES)),
+        );
+        if let Some((_, membership)) = self.log.configuration_through(through) {
+            self.base_membership = membership.clone();
+        }
+        self.log.compact_through(through);
     }
 
     /// The state machine moved from `previous` to `applied`: asks for a snapshot once
