@@ -86,7 +86,8 @@ def throughput_chart(results):
     xs = sorted({point["x"] for point in results["throughput"]})
     value = {(point["side"], point["x"]): point["value"] for point in results["throughput"]}
     width, height = 120 + 170 * len(xs) * max(1, len(sides)) // 2 + 60, 420
-    width = max(width, 560)
+    # Wide enough for the title (about 8.5 pixels per character at its size).
+    width = max(width, 560, int(len(results["title"]) * 8.5) + 40)
     left, right, top, bottom = 90, 30, 60, 70
     plot_width, plot_height = width - left - right, height - top - bottom
     top_value = nice_ceiling(max(value.values(), default=1) * 1.1)
