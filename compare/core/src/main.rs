@@ -15,14 +15,22 @@
 #![deny(unsafe_code)]
 
 mod allocations;
+#[path = "../../common/figures.rs"]
+mod figures;
 mod raft_core_cluster;
 mod raft_rs_cluster;
+// The machine readings of raft-kv's load bench, shared as source by every comparison.
+#[path = "../../../raft-kv/benches/load/system.rs"]
+#[allow(dead_code)]
+mod system;
 mod workload;
 
 use std::process::ExitCode;
 
+use figures::{median, thousands};
 use raft_core_cluster::RaftCoreCluster;
 use raft_rs_cluster::RaftRsCluster;
+use system::{cpu_model, load_average};
 use workload::{MODES, Mode, Sample, measure};
 
 /// How much each run measures.
@@ -226,29 +234,6 @@ fn usage(problem: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[middle]
-    } else {
-        (values[middle - 1] + values[middle]) / 2.0
-    }
-}
-
-/// `1234567.8` as `1,234,568`.
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.round());
-    let mut grouped = String::new();
-    for (position, digit) in digits.chars().enumerate() {
-        if position > 0 && (digits.len() - position) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    grouped
-}
-
 /// One row of the table: what is taken from each sample, and how its median is shown.
 struct Metric {
     name: &'static str,
@@ -389,30 +374,4 @@ fn print_report(plan: &Plan, quick: bool, load_at_start: &str, samples: &[[Vec<S
         });
         println!("- {}: {}", mode.name, ranges.join(", "));
     }
-}
-
-/// The CPU model as `/proc/cpuinfo` names it.
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|cpuinfo| {
-            cpuinfo
-                .lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, model)| model.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// The 1, 5 and 15 minute load averages.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|load| {
-            load.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|_| "unknown".to_owned())
 }

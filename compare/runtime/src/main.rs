@@ -9,9 +9,15 @@
 //! [--client-workers N] [--profile SIDE:CLIENTS]`. Prints a markdown report to stdout.
 #![forbid(unsafe_code)]
 
+#[path = "../../common/figures.rs"]
+mod figures;
 mod openraft_cluster;
 mod raft_tokio_cluster;
 mod report;
+// The machine readings of raft-kv's load bench, shared as source by every comparison.
+#[path = "../../../raft-kv/benches/load/system.rs"]
+#[allow(dead_code)]
+mod system;
 mod workload;
 
 use std::path::PathBuf;
@@ -185,7 +191,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let load_at_start = report::load_average();
+    let load_at_start = system::load_average();
     // One short discarded run of each side first: a fresh process pays for page faults
     // while its heap grows, and would penalize whichever side starts.
     let short = Settings {

@@ -25,6 +25,8 @@
 #![forbid(unsafe_code)]
 
 mod etcd_cluster;
+#[path = "../../common/figures.rs"]
+mod figures;
 #[path = "../../../raft-kv/benches/load/generator.rs"]
 mod generator;
 #[path = "../../../raft-kv/benches/load/raft_kv_cluster.rs"]

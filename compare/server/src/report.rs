@@ -6,6 +6,7 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 use serde_json::json;
 
+use crate::figures::{median, thousands};
 use crate::generator::latency_histogram;
 use crate::{DiskProbe, Plan, SIDES, Sample, Side, VALUE_BYTES, system};
 
@@ -130,32 +131,6 @@ fn per_write(cores: f64, sample: &Sample) -> f64 {
     } else {
         0.0
     }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[middle]
-    } else {
-        (values[middle - 1] + values[middle]) / 2.0
-    }
-}
-
-/// `1234567.8` as `1,234,568`.
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.round());
-    let mut grouped = String::new();
-    for (position, digit) in digits.chars().enumerate() {
-        if position > 0 && (digits.len() - position) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    grouped
 }
 
 fn summaries(results: &[[Vec<Sample>; 2]]) -> Vec<[Summary; 2]> {
