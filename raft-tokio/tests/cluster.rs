@@ -2,63 +2,20 @@
 //! on any node, redirects, restarts from durable storage, snapshots, membership changes
 //! and graceful shutdown.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use raft_core::{Config, Index, NodeId, Role};
+use raft_core::{Config, NodeId, Role};
 use raft_tokio::storage::{LogStore, MemoryLogStore, RedbLogStore};
 use raft_tokio::transport::AddressBook;
-use raft_tokio::{ClientError, NodeOptions, RaftHandle, StateMachine, start};
+use raft_tokio::{ClientError, NodeOptions, RaftHandle, start};
 
-/// A map from keys to values. Commands are `key=value`; queries are keys.
-#[derive(Default)]
-struct Register {
-    values: BTreeMap<Vec<u8>, Vec<u8>>,
-}
+mod common;
 
-impl StateMachine for Register {
-    fn apply(&mut self, _index: Index, command: &[u8]) -> Bytes {
-        let Some(split) = command.iter().position(|byte| *byte == b'=') else {
-            return Bytes::from_static(b"malformed");
-        };
-        let previous = self
-            .values
-            .insert(command[..split].to_vec(), command[split + 1..].to_vec());
-        Bytes::from(previous.unwrap_or_default())
-    }
-
-    fn query(&self, query: &[u8]) -> Bytes {
-        Bytes::from(self.values.get(query).cloned().unwrap_or_default())
-    }
-
-    fn snapshot(&self) -> Bytes {
-        let mut out = Vec::new();
-        for (key, value) in &self.values {
-            for part in [key, value] {
-                out.extend_from_slice(&(part.len() as u32).to_be_bytes());
-                out.extend_from_slice(part);
-            }
-        }
-        Bytes::from(out)
-    }
-
-    fn restore(&mut self, snapshot: &[u8]) {
-        self.values.clear();
-        let mut rest = snapshot;
-        let take = |rest: &mut &[u8]| -> Option<Vec<u8>> {
-            let length = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-            let part = rest.get(4..4 + length)?.to_vec();
-            *rest = &rest[4 + length..];
-            Some(part)
-        };
-        while let (Some(key), Some(value)) = (take(&mut rest), take(&mut rest)) {
-            self.values.insert(key, value);
-        }
-    }
-}
+use common::register::Register;
 
 /// Free ports on 127.0.0.1, one per node (bound and released at once: another process
 /// could take one in between, which these tests accept).

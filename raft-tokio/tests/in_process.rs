@@ -2,7 +2,6 @@
 //! cut-off leader replaced and caught up; a cut-off follower brought back by a snapshot;
 //! restarts under the same id; and the endpoint's delivery, drop and report rules.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -11,57 +10,12 @@ use bytes::Bytes;
 use raft_core::{Config, Index, Message, MessageBody, NodeId, Role, SnapshotTransfer, Term};
 use raft_tokio::storage::MemoryLogStore;
 use raft_tokio::transport::{InProcessNetwork, Inbound, JoinError, TransportCounters};
-use raft_tokio::{ClientError, NodeOptions, RaftHandle, StartError, StateMachine, start};
+use raft_tokio::{ClientError, NodeOptions, RaftHandle, StartError, start};
 use tokio::sync::mpsc;
 
-/// A map from keys to values. Commands are `key=value`, answered with the previous value;
-/// queries are keys. `inline`: whether it asks to run on the driver's task.
-#[derive(Default)]
-struct Register {
-    values: BTreeMap<Vec<u8>, Vec<u8>>,
-    inline: bool,
-}
+mod common;
 
-impl StateMachine for Register {
-    fn apply(&mut self, _index: Index, command: &[u8]) -> Bytes {
-        let Some(split) = command.iter().position(|byte| *byte == b'=') else {
-            return Bytes::from_static(b"malformed");
-        };
-        let previous = self
-            .values
-            .insert(command[..split].to_vec(), command[split + 1..].to_vec());
-        Bytes::from(previous.unwrap_or_default())
-    }
-
-    fn query(&self, query: &[u8]) -> Bytes {
-        Bytes::from(self.values.get(query).cloned().unwrap_or_default())
-    }
-
-    fn snapshot(&self) -> Bytes {
-        let mut out = Vec::new();
-        for (key, value) in &self.values {
-            out.extend_from_slice(key);
-            out.push(b'=');
-            out.extend_from_slice(value);
-            out.push(b'\n');
-        }
-        Bytes::from(out)
-    }
-
-    fn restore(&mut self, snapshot: &[u8]) {
-        self.values.clear();
-        for line in snapshot.split(|byte| *byte == b'\n') {
-            if let Some(split) = line.iter().position(|byte| *byte == b'=') {
-                self.values
-                    .insert(line[..split].to_vec(), line[split + 1..].to_vec());
-            }
-        }
-    }
-
-    fn runs_without_blocking(&self) -> bool {
-        self.inline
-    }
-}
+use common::register::Register;
 
 const CLUSTER: u64 = 5;
 

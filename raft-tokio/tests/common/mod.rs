@@ -1,6 +1,8 @@
-//! Helpers shared by the transport test files: a node's transport with its inbound
-//! channel, counters and address book, and waiting with a deadline.
+//! Helpers shared by the test files: a node's transport with its inbound channel, counters
+//! and address book, waiting with a deadline, and a register state machine.
 #![allow(dead_code)]
+
+pub(crate) mod register;
 
 use std::future::Future;
 use std::sync::Arc;
