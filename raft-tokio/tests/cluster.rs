@@ -8,14 +8,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use raft_core::{Config, NodeId, Role};
+use raft_core::{Config, NodeId};
 use raft_tokio::storage::{LogStore, MemoryLogStore, RedbLogStore};
 use raft_tokio::transport::AddressBook;
 use raft_tokio::{ClientError, NodeOptions, RaftHandle, start};
 
 mod common;
 
-use common::register::Register;
+use common::cluster::{Register, leader_of, put};
+use common::within;
 
 /// Free ports on 127.0.0.1, one per node (bound and released at once: another process
 /// could take one in between, which these tests accept).
@@ -61,38 +62,6 @@ async fn start_node<S: LogStore>(options: NodeOptions, store: S) -> RaftHandle {
     start(options, store, Register::default())
         .await
         .expect("the node starts")
-}
-
-/// Waits until some node of `handles` leads and every other agrees; returns its position.
-async fn leader_of(handles: &[&RaftHandle]) -> usize {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let roles: Vec<_> = handles
-            .iter()
-            .map(|handle| *handle.watch().borrow())
-            .collect();
-        if let Some(position) = roles.iter().position(|info| info.role == Role::Leader) {
-            let leader = handles[position].id();
-            if roles.iter().all(|info| info.leader == Some(leader)) {
-                return position;
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no agreed leader within 10 s: {roles:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took more than 20 s"))
-}
-
-fn put(key: &str, value: &str) -> Bytes {
-    Bytes::from(format!("{key}={value}"))
 }
 
 async fn start_memory_cluster(size: usize, snapshot_bytes: usize) -> Vec<RaftHandle> {

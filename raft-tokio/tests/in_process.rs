@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use raft_core::{Config, Index, Message, MessageBody, NodeId, Role, SnapshotTransfer, Term};
+use raft_core::{Config, Index, Message, MessageBody, NodeId, SnapshotTransfer, Term};
 use raft_tokio::storage::MemoryLogStore;
 use raft_tokio::transport::{InProcessNetwork, Inbound, JoinError, TransportCounters};
 use raft_tokio::{ClientError, NodeOptions, RaftHandle, StartError, start};
@@ -15,7 +15,8 @@ use tokio::sync::mpsc;
 
 mod common;
 
-use common::register::Register;
+use common::cluster::{Register, agreed_leader, put};
+use common::within;
 
 const CLUSTER: u64 = 5;
 
@@ -69,36 +70,6 @@ async fn start_cluster(
         handles.push(start_node(network, id, snapshot_bytes, inline).await);
     }
     handles
-}
-
-async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took more than 20 s"))
-}
-
-/// Waits until one of `handles` leads and every other agrees; returns it.
-async fn agreed_leader(handles: &[&RaftHandle]) -> RaftHandle {
-    within("an agreed leader", async {
-        loop {
-            let roles: Vec<_> = handles
-                .iter()
-                .map(|handle| *handle.watch().borrow())
-                .collect();
-            if let Some(position) = roles.iter().position(|info| info.role == Role::Leader) {
-                let leader = handles[position].id();
-                if roles.iter().all(|info| info.leader == Some(leader)) {
-                    return handles[position].clone();
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-}
-
-fn put(key: &str, value: &str) -> Bytes {
-    Bytes::from(format!("{key}={value}"))
 }
 
 async fn shutdown_all(handles: &[RaftHandle]) {

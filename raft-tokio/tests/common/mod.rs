@@ -2,7 +2,7 @@
 //! and address book, waiting with a deadline, and a register state machine.
 #![allow(dead_code)]
 
-pub(crate) mod register;
+pub(crate) mod cluster;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 pub(crate) const CLUSTER: u64 = 7;
 
 /// How long a test waits for anything before failing.
-pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 
 /// One test node: its transport, what it received, its counters and its address book.
 pub(crate) struct Node {

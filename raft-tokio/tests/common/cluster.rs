@@ -1,10 +1,44 @@
-//! The state machine the cluster test files share: a register of keys and values.
+//! What the cluster test files share: a register state machine, its commands, and
+//! waiting for a leader every node agrees on.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use bytes::Bytes;
-use raft_core::Index;
-use raft_tokio::StateMachine;
+use raft_core::{Index, Role};
+use raft_tokio::{RaftHandle, StateMachine};
+
+use super::within;
+
+/// The register's command setting `key` to `value`.
+pub(crate) fn put(key: &str, value: &str) -> Bytes {
+    Bytes::from(format!("{key}={value}"))
+}
+
+/// Waits until one of `handles` leads and every other agrees; returns its position.
+pub(crate) async fn leader_of(handles: &[&RaftHandle]) -> usize {
+    within("an agreed leader", async {
+        loop {
+            let roles: Vec<_> = handles
+                .iter()
+                .map(|handle| *handle.watch().borrow())
+                .collect();
+            if let Some(position) = roles.iter().position(|info| info.role == Role::Leader) {
+                let leader = handles[position].id();
+                if roles.iter().all(|info| info.leader == Some(leader)) {
+                    return position;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+}
+
+/// Waits until one of `handles` leads and every other agrees; returns it.
+pub(crate) async fn agreed_leader(handles: &[&RaftHandle]) -> RaftHandle {
+    handles[leader_of(handles).await].clone()
+}
 
 /// A map from keys to values. Commands are `key=value`, answered with the previous value;
 /// queries are keys. `inline`: whether it asks to run on the driver's task.
