@@ -253,12 +253,15 @@ def main(arguments):
         path = Path(argument)
         try:
             results = json.loads(path.read_text())
-            name = results["name"]
-            for key in ("title", "x_label", "unit", "sides", "throughput"):
-                results[key]  # noqa: B018 - a missing key is reported below
-        except (OSError, ValueError, KeyError) as problem:
-            print(f"chart.py: {path}: not a comparison result: {problem}", file=sys.stderr)
+        except (OSError, ValueError) as problem:
+            print(f"chart.py: {path}: cannot be read: {problem}", file=sys.stderr)
             return 1
+        required = ("name", "title", "x_label", "unit", "sides", "throughput")
+        missing = [key for key in required if key not in results]
+        if missing:
+            print(f"chart.py: {path}: not a comparison result, it lacks {missing}", file=sys.stderr)
+            return 1
+        name = results["name"]
         written = [path.with_name(f"{name}-throughput.svg")]
         written[0].write_text(throughput_chart(results))
         if results.get("latency"):
