@@ -168,6 +168,8 @@ impl World {
             snapshot: None,
             entries: machine.disk_entries.clone(),
             applied: machine.applied_index,
+            joining: false,
+            fresh_storage: false,
         };
         machine.node = Some(Node::new(config, recovered).expect("disk state is consistent"));
     }

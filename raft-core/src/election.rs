@@ -11,12 +11,75 @@ use crate::role::leader::LeaderState;
 use crate::status::Role;
 use crate::types::{LogId, NodeId, Term};
 
+/// Where a node on fresh storage stands on voting (see
+/// [`Recovered::fresh_storage`](crate::Recovered)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BlankGuard {
+    /// Recovered storage, or a cluster found empty: votes as usual.
+    Off,
+    /// Fresh storage, and no peer message about the log yet.
+    Undecided,
+    /// Fresh storage, and the cluster had written entries: no vote for a candidate holding
+    /// entries while this node holds none.
+    Armed,
+}
+
 impl Node {
     /// Whether a candidate whose last entry is `candidate_last` has a log at least as up to
     /// date as this node's: a later last term, or the same last term and no shorter.
     fn is_up_to_date(&self, candidate_last: LogId) -> bool {
         let own_last = self.shared.log.last_id();
         (candidate_last.term, candidate_last.index) >= (own_last.term, own_last.index)
+    }
+
+    /// Whether this node's vote may help elect a candidate whose last entry is
+    /// `candidate_last`, whatever the term and the logs' order say:
+    ///
+    /// - a joining node votes only once the cluster has admitted it (a configuration that
+    ///   lists it reached its log), so that it never counts toward a quorum it is not in;
+    /// - a node on fresh storage that found the cluster had written entries before it
+    ///   first heard from it (see [`Recovered::fresh_storage`](crate::Recovered)) votes
+    ///   only once it holds an entry itself, or for a candidate as blank as itself.
+    fn vote_is_safe(&self, candidate_last: LogId) -> bool {
+        if !self.shared.admitted() {
+            return false;
+        }
+        let holds_entries = self.shared.log.last_id().index.0 > 0;
+        holds_entries || self.shared.blank_guard != BlankGuard::Armed || candidate_last.index.0 == 0
+    }
+
+    /// Settles, on the first peer message that speaks of the log, whether a node on fresh
+    /// storage joined a cluster that had written entries before it (see
+    /// [`Recovered::fresh_storage`](crate::Recovered)).
+    pub(crate) fn observe_cluster_log(&mut self, body: &MessageBody) {
+        if self.shared.blank_guard != BlankGuard::Undecided {
+            return;
+        }
+        let cluster_has_entries = match body {
+            MessageBody::RequestVote { last_log, .. } | MessageBody::PreVote { last_log } => {
+                last_log.index.0 > 0
+            }
+            MessageBody::AppendEntries {
+                previous,
+                entries,
+                commit,
+            } => previous.index.0 > 0 || !entries.is_empty() || commit.0 > 0,
+            MessageBody::Heartbeat { commit, .. } => commit.0 > 0,
+            MessageBody::InstallSnapshot { .. } => true,
+            // The rest says nothing of the log.
+            _ => return,
+        };
+        self.shared.blank_guard = if cluster_has_entries {
+            tracing::warn!(
+                node = self.id().0,
+                term = self.term().0,
+                "this node's storage is new but its cluster has written entries: it may \
+                 have lost its data, so it votes only once a leader has sent it the log"
+            );
+            BlankGuard::Armed
+        } else {
+            BlankGuard::Off
+        };
     }
 
     /// Whether this node still trusts a leader (itself included) enough to ignore vote
@@ -45,7 +108,8 @@ impl Node {
             Some(vote) => vote == candidate,
             None => shared.leader.is_none(),
         };
-        let granted = free_to_vote && self.is_up_to_date(candidate_last);
+        let safe = self.vote_is_safe(candidate_last);
+        let granted = free_to_vote && safe && self.is_up_to_date(candidate_last);
         if granted {
             self.shared.vote_for(candidate);
             self.shared.reset_election_timer();
@@ -55,10 +119,37 @@ impl Node {
             term = self.term().0,
             candidate = candidate.0,
             granted,
+            safe,
             "vote requested"
         );
+        if !safe {
+            self.warn_unsafe_vote(candidate);
+        }
         self.shared
             .send_when_durable(candidate, MessageBody::RequestVoteResponse { granted });
+    }
+
+    /// Says once per term why a vote was refused for safety's sake, so that an operator
+    /// sees a node that lost its storage instead of a silent stall.
+    fn warn_unsafe_vote(&mut self, candidate: NodeId) {
+        let term = self.term();
+        if self.shared.unsafe_vote_warned == Some(term) {
+            return;
+        }
+        self.shared.unsafe_vote_warned = Some(term);
+        let reason = if self.shared.admitted() {
+            "this node's storage is new and holds no entry while the candidate does: it may \
+             have lost its data, and waits for the log from a leader"
+        } else {
+            "this node is joining and the cluster has not added it yet"
+        };
+        tracing::warn!(
+            node = self.id().0,
+            term = term.0,
+            candidate = candidate.0,
+            reason,
+            "vote refused"
+        );
     }
 
     /// Whether this node is a follower that heard from its leader within the minimum
@@ -75,7 +166,12 @@ impl Node {
     /// Nothing changes here either way: a pre-vote raises no term and records no vote.
     pub(crate) fn handle_pre_vote(&mut self, from: NodeId, term: Term, last_log: LogId) {
         let own_term = self.term();
+        let safe = self.vote_is_safe(last_log);
+        if !safe {
+            self.warn_unsafe_vote(from);
+        }
         let granted = term > own_term
+            && safe
             && self.is_up_to_date(last_log)
             && !self.in_lease()
             && !self.hears_leader()

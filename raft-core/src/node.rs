@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::action::{Action, Event, ReadId, WriteId};
 use crate::config::Config;
+use crate::election::BlankGuard;
 use crate::error::{
     AcknowledgementError, CampaignError, MembershipError, ProposeError, ReadError, RecoveryError,
     SnapshotError, TransferError,
@@ -89,7 +90,7 @@ impl Node {
             .into_iter()
             .filter(|entry| entry.index() > base.index)
             .collect();
-        let shared = Shared::new(
+        let mut shared = Shared::new(
             config,
             recovered.membership,
             recovered.snapshot,
@@ -98,6 +99,10 @@ impl Node {
             recovered.applied,
             random,
         );
+        shared.joining = recovered.joining;
+        if recovered.fresh_storage {
+            shared.blank_guard = BlankGuard::Undecided;
+        }
         tracing::debug!(
             node = shared.id().0,
             term = shared.term().0,
@@ -347,6 +352,7 @@ impl Node {
             tracing::debug!(node = me.0, %message, "dropping a misaddressed message");
             return;
         }
+        self.observe_cluster_log(&message.body);
         let term = self.term();
         // Pre-votes speak of the next term without entering it, and a voter that still
         // hears from its leader ignores vote requests (leader stickiness), so these are

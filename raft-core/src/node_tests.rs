@@ -274,6 +274,8 @@ fn inconsistent_recovery_is_refused() {
         membership: Membership::with_voters([NodeId(1)]),
         entries: vec![entry(1, 1), entry(2, 2)],
         applied: Index(2),
+        joining: false,
+        fresh_storage: false,
     };
     assert!(Node::new(config.clone(), base.clone()).is_ok());
     let cases = [
@@ -358,6 +360,8 @@ fn restart_resumes_without_reapplying() {
         membership: Membership::with_voters([NodeId(1)]),
         entries,
         applied: Index(2),
+        joining: false,
+        fresh_storage: false,
     };
     let mut node = Node::new(config, recovered).expect("consistent");
     assert_eq!(node.term(), Term(1));
@@ -702,4 +706,169 @@ fn compaction_frees_a_large_prefix_in_batches() {
     );
     assert!(node.entry(Index(target)).is_none());
     assert!(node.entry(Index(target + 1)).is_some());
+}
+
+/// The answer `node` sends to a vote or pre-vote request, once its writes are durable.
+fn vote_answer(node: &mut Node, request: Message) -> Option<bool> {
+    node.step(request);
+    let mut answer = None;
+    while let Some(action) = node.poll_action() {
+        match action {
+            Action::Persist(write) => node.persisted(write.id()).expect("issued"),
+            Action::Send(Message {
+                body:
+                    MessageBody::RequestVoteResponse { granted }
+                    | MessageBody::PreVoteResponse { granted },
+                ..
+            }) => answer = Some(granted),
+            _ => {}
+        }
+    }
+    answer
+}
+
+fn vote_request(term: u64, last_log: LogId, pre_vote: bool) -> Message {
+    let body = if pre_vote {
+        MessageBody::PreVote { last_log }
+    } else {
+        MessageBody::RequestVote {
+            last_log,
+            transfer: false,
+        }
+    };
+    follower_message(term, body)
+}
+
+fn fresh_node(id: u64) -> Node {
+    let config = Config::builder(NodeId(id)).build().expect("valid");
+    let recovered = Recovered {
+        fresh_storage: true,
+        ..Recovered::new_cluster(Membership::with_voters([1, 2, 3].map(NodeId)))
+    };
+    Node::new(config, recovered).expect("consistent")
+}
+
+// A node on fresh storage cannot tell a new cluster from one whose data it lost. If the
+// first word it hears of the log shows entries, it votes (and pre-votes) only for
+// candidates as blank as itself until it holds an entry: never for one holding entries,
+// which could be a stale candidate that its lost acknowledgement would otherwise elect.
+#[test]
+fn fresh_storage_in_a_cluster_with_entries_holds_back_votes() {
+    for pre_vote in [false, true] {
+        let mut node = fresh_node(1);
+        assert_eq!(
+            vote_answer(&mut node, vote_request(4, LogId::new(3, 7), pre_vote)),
+            Some(false),
+            "a blank node helped elect a candidate holding entries (pre-vote: {pre_vote})"
+        );
+        assert_eq!(
+            vote_answer(&mut node, vote_request(5, LogId::default(), pre_vote)),
+            Some(true),
+            "a blank candidate was refused (pre-vote: {pre_vote})"
+        );
+    }
+    // The guard ends once a leader's entry reaches the node.
+    let mut node = fresh_node(1);
+    assert_eq!(
+        vote_answer(&mut node, vote_request(4, LogId::new(3, 7), false)),
+        Some(false)
+    );
+    node.step(follower_message(
+        5,
+        MessageBody::AppendEntries {
+            previous: LogId::default(),
+            entries: vec![Entry {
+                id: LogId::new(5, 1),
+                payload: Payload::Blank,
+            }],
+            commit: Index(0),
+        },
+    ));
+    drain_synced(&mut node);
+    let request = follower_message(
+        6,
+        MessageBody::RequestVote {
+            last_log: LogId::new(5, 1),
+            transfer: true,
+        },
+    );
+    assert_eq!(vote_answer(&mut node, request), Some(true));
+}
+
+// A cluster being founded is found empty: a fresh node then votes as usual, and storage
+// recovered blank (not fresh) never holds back a vote.
+#[test]
+fn fresh_storage_in_a_new_cluster_votes_as_usual() {
+    let mut node = fresh_node(1);
+    assert_eq!(
+        vote_answer(&mut node, vote_request(1, LogId::default(), true)),
+        Some(true)
+    );
+    assert_eq!(
+        vote_answer(&mut node, vote_request(4, LogId::new(3, 7), false)),
+        Some(true)
+    );
+    let mut recovered_blank = node_with(1, &[1, 2, 3], 1);
+    assert_eq!(
+        vote_answer(
+            &mut recovered_blank,
+            vote_request(4, LogId::new(3, 7), false)
+        ),
+        Some(true)
+    );
+}
+
+// A joining node neither votes nor campaigns until a configuration listing it reaches its
+// log: then it is an ordinary member.
+#[test]
+fn a_joining_node_votes_only_once_admitted() {
+    let config = Config::builder(NodeId(4)).build().expect("valid");
+    let cluster = Membership::with_voters([1, 2, 3].map(NodeId));
+    let mut node = Node::new(config, Recovered::joining(cluster.clone())).expect("consistent");
+    let request = |term| Message {
+        from: NodeId(2),
+        to: NodeId(4),
+        term: Term(term),
+        body: MessageBody::RequestVote {
+            last_log: LogId::default(),
+            transfer: false,
+        },
+    };
+    assert_eq!(vote_answer(&mut node, request(1)), Some(false));
+    assert!(node.campaign().is_err(), "a joining node campaigned");
+    for _ in 0..100 {
+        node.tick();
+        drain_synced(&mut node);
+    }
+    assert_eq!(node.role(), Role::Follower);
+
+    // The leader's log adds it as a voter: from then on it votes.
+    let mut added = cluster;
+    added.voters.insert(NodeId(4));
+    node.step(Message {
+        from: NodeId(1),
+        to: NodeId(4),
+        term: Term(2),
+        body: MessageBody::AppendEntries {
+            previous: LogId::default(),
+            entries: vec![Entry {
+                id: LogId::new(2, 1),
+                payload: Payload::Membership(Box::new(added)),
+            }],
+            commit: Index(0),
+        },
+    });
+    drain_synced(&mut node);
+    let request = Message {
+        from: NodeId(2),
+        to: NodeId(4),
+        term: Term(3),
+        // A transfer's vote: the node just heard from its leader, which would otherwise
+        // make it ignore the request.
+        body: MessageBody::RequestVote {
+            last_log: LogId::new(2, 1),
+            transfer: true,
+        },
+    };
+    assert_eq!(vote_answer(&mut node, request), Some(true));
 }

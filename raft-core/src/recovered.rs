@@ -31,6 +31,32 @@ pub struct Recovered {
     /// known committed and are not handed out again. A volatile state machine passes 0:
     /// if a snapshot exists, the node's first action is then to restore it.
     pub applied: Index,
+    /// This node joins a running cluster rather than founding one or being one of its
+    /// known members: until a configuration that lists it (as a voter or a learner)
+    /// reaches its log or snapshot from a leader, it grants no vote or pre-vote and never
+    /// campaigns. A restart of a joining node must pass `true` again (the driver records
+    /// how the node started); once the log names it, the flag changes nothing.
+    ///
+    /// Why: a node whose storage was lost and which comes back under its old id must not
+    /// help elect a leader that lacks entries it once acknowledged. Start such a node as a
+    /// joining one, after removing it from the cluster and adding it back.
+    #[serde(default)]
+    pub joining: bool,
+    /// The node starts on storage that holds no entry and no snapshot, which may replace
+    /// storage that was lost (the driver sets this for every such start of a founding
+    /// node: a new store and a lost one look the same). Such a node cannot tell a
+    /// brand-new cluster from one it belonged to before. If the first peer message it hears
+    /// that speaks of the log shows a cluster that has written entries, it votes only once
+    /// a leader has sent it some (it logs why), so that it never helps elect a leader
+    /// lacking entries it once acknowledged: with a stale candidate, a blank voter makes a
+    /// majority of three. When that first message shows an empty log, the cluster is being
+    /// founded and the node votes as usual.
+    ///
+    /// The price, in one corner: a founding node that first reaches its peers after they
+    /// have written entries (started late for the first time, or cut off since its start)
+    /// cannot complete a quorum for them until some leader has reached it.
+    #[serde(default)]
+    pub fresh_storage: bool,
 }
 
 impl Recovered {
@@ -38,6 +64,17 @@ impl Recovered {
     pub fn new_cluster(membership: Membership) -> Recovered {
         Recovered {
             membership,
+            ..Recovered::default()
+        }
+    }
+
+    /// The starting state of a node joining a running cluster whose configuration (as far
+    /// as this node knows) is `cluster`, which need not list the node: empty storage, and
+    /// no vote until the cluster adds it (see [`joining`](Recovered::joining)).
+    pub fn joining(cluster: Membership) -> Recovered {
+        Recovered {
+            membership: cluster,
+            joining: true,
             ..Recovered::default()
         }
     }

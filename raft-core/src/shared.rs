@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::action::{Action, Event, ReadId, Write, WriteId};
 use crate::config::Config;
+use crate::election::BlankGuard;
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody};
 use crate::quorum::Membership;
@@ -61,6 +62,13 @@ pub(crate) struct Shared {
     /// The configuration in effect at the log's base: a new cluster's, or the one of the
     /// snapshot or compaction point the log now starts after.
     base_membership: Membership,
+    /// This node started as a joining one ([`Recovered::joining`](crate::Recovered)): it
+    /// votes only once a configuration listing it is in its log or snapshot.
+    pub(crate) joining: bool,
+    /// Whether fresh storage holds back this node's votes.
+    pub(crate) blank_guard: BlankGuard,
+    /// The last term in which a vote refused for safety's sake was logged.
+    pub(crate) unsafe_vote_warned: Option<Term>,
     /// The newest durable snapshot, which is the one a leader sends.
     pub(crate) snapshot: Option<SnapshotMetadata>,
     /// A snapshot the next write must store.
@@ -138,6 +146,9 @@ impl Shared {
             config,
             membership: effective,
             base_membership: membership,
+            joining: false,
+            blank_guard: BlankGuard::Off,
+            unsafe_vote_warned: None,
             snapshot,
             snapshot_unflushed: None,
             snapshot_writes: VecDeque::new(),
@@ -309,6 +320,9 @@ impl Shared {
 
     pub(crate) fn may_campaign(&self) -> bool {
         let me = self.id();
+        if !self.admitted() {
+            return false;
+        }
         if self.membership.is_voter(me) {
             return true;
         }
@@ -317,6 +331,12 @@ impl Shared {
             .configuration_through(self.commit)
             .map_or(&self.base_membership, |(_, membership)| membership);
         committed.is_voter(me)
+    }
+
+    /// Whether the cluster has admitted this node: always, unless it started as a joining
+    /// node and no configuration listing it has reached its log or snapshot yet.
+    pub(crate) fn admitted(&self) -> bool {
+        !self.joining || self.membership.contains(self.id())
     }
 
     /// Brings `membership` in line with the log after entries were appended or truncated,

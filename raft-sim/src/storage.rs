@@ -110,6 +110,8 @@ impl<Data: Clone> InMemoryStorage<Data> {
             snapshot: self.snapshot.as_ref().map(|(snapshot, _)| snapshot.clone()),
             entries: self.entries.clone(),
             applied,
+            joining: false,
+            fresh_storage: false,
         }
     }
 }

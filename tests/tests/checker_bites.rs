@@ -33,6 +33,8 @@ fn recovered_node(id: u64, voters: &[u64], term: u64, entries: Vec<Entry>, appli
         membership: membership(voters),
         entries,
         applied: Index(applied),
+        joining: false,
+        fresh_storage: false,
     };
     Node::new(config, recovered).expect("recovered state is consistent")
 }
@@ -371,6 +373,8 @@ fn node_from_snapshot(id: u64, voters: &[u64], last: (u64, u64)) -> Node {
         }),
         entries: Vec::new(),
         applied: Index(last.1),
+        joining: false,
+        fresh_storage: false,
     };
     Node::new(config, recovered).expect("recovered state is consistent")
 }

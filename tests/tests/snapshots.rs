@@ -902,6 +902,8 @@ fn recovered_with_snapshot(snapshot: LogId, log: &[u64], first: u64) -> Recovere
         }),
         entries,
         applied: snapshot.index,
+        joining: false,
+        fresh_storage: false,
     }
 }
 

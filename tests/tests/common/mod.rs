@@ -42,6 +42,8 @@ pub(crate) fn recovered(voters: u64, term: u64, terms: &[u64]) -> Recovered {
         membership: Membership::with_voters((1..=voters).map(NodeId)),
         entries: log_of(terms),
         applied: Index(0),
+        joining: false,
+        fresh_storage: false,
     }
 }
 
