@@ -25,7 +25,7 @@ use crate::machine::{
 };
 use crate::metrics::Metrics;
 use crate::options::NodeOptions;
-use crate::storage::{LogStore, StorageError, StoreWrite};
+use crate::storage::{LogStore, StorageError, StoreIdentity, StoreWrite, StoredState};
 use crate::transport::{AddressBook, Inbound, Network, PeerLink, Transport, TransportCounters};
 
 /// The reason a node reports when it stopped because it was asked to.
@@ -93,13 +93,22 @@ pub(crate) async fn start<M: StateMachine, S: LogStore>(
     machine: M,
 ) -> Result<StartedParts, StartError> {
     let id = options.id();
+    let claimed = StoreIdentity {
+        cluster_id: options.cluster_id,
+        node_id: id,
+        joined: options.join,
+    };
     let (store, stored) = tokio::task::spawn_blocking(move || {
-        let stored = store.recover();
+        let stored = recover_identified(&mut store, claimed);
         (store, stored)
     })
     .await
     .map_err(|error| StartError::Thread(std::io::Error::other(error.to_string())))?;
-    let stored = stored?;
+    let IdentifiedStore {
+        stored,
+        identity,
+        fresh,
+    } = stored?;
 
     let others: BTreeSet<NodeId> = options
         .peers
@@ -107,19 +116,22 @@ pub(crate) async fn start<M: StateMachine, S: LogStore>(
         .copied()
         .filter(|peer| *peer != id)
         .collect();
-    let membership = if options.join {
-        Membership::with_voters(others)
+    // How the node first started decides, not this start's options: a joining node that
+    // restarts before the cluster added it must not become a founding voter.
+    let recovered = if identity.joined {
+        Recovered::joining(Membership::with_voters(others))
     } else {
-        Membership::with_voters(options.peers.keys().copied())
+        Recovered::new_cluster(Membership::with_voters(options.peers.keys().copied()))
     };
     let snapshot = stored.snapshot.clone();
     let recovered = Recovered {
         hard_state: stored.hard_state,
-        membership,
         snapshot: snapshot.as_ref().map(|(metadata, _)| metadata.clone()),
         entries: stored.entries,
         // The state machine is volatile: it is restored from the snapshot, then the log.
         applied: Index(0),
+        fresh_storage: fresh,
+        ..recovered
     };
     let node = Node::new(options.config.clone(), recovered)?;
 
@@ -227,6 +239,65 @@ pub(crate) async fn start<M: StateMachine, S: LogStore>(
         transport_counters,
         stopped,
     })
+}
+
+/// What a store recovered, checked against the node starting on it.
+struct IdentifiedStore {
+    stored: StoredState,
+    /// The identity in force: `joined` is the one recorded at the first start.
+    identity: StoreIdentity,
+    /// The store holds no entry and no snapshot: it may replace a store that was lost.
+    fresh: bool,
+}
+
+/// Recovers `store` and checks whose data it holds against `claimed`: a store of another
+/// node or cluster is refused; a store without an identity gets `claimed` recorded (a new
+/// store, or one written before identities were recorded).
+fn recover_identified<S: LogStore>(
+    store: &mut S,
+    claimed: StoreIdentity,
+) -> Result<IdentifiedStore, StartError> {
+    let stored = store.recover()?;
+    let blank = stored.snapshot.is_none() && stored.entries.is_empty();
+    match stored.identity {
+        Some(identity)
+            if identity.cluster_id == claimed.cluster_id && identity.node_id == claimed.node_id =>
+        {
+            if identity.joined != claimed.joined {
+                tracing::info!(
+                    joined = identity.joined,
+                    "the store records how this node first started; the join option is \
+                     taken from there"
+                );
+            }
+            Ok(IdentifiedStore {
+                stored,
+                identity,
+                fresh: blank && !identity.joined,
+            })
+        }
+        Some(identity) => Err(StartError::ForeignStore {
+            stored: identity,
+            expected: claimed,
+        }),
+        None => {
+            if blank && !claimed.joined {
+                tracing::info!(
+                    cluster = claimed.cluster_id,
+                    "the store is new: this node founds a new cluster, or, if its cluster has \
+                     written entries already, holds back its vote until a leader has sent it \
+                     the log (it may have lost its data: then remove it from the cluster and \
+                     start it again as a joining node on a fresh store)"
+                );
+            }
+            store.record_identity(claimed)?;
+            Ok(IdentifiedStore {
+                stored,
+                identity: claimed,
+                fresh: blank && !claimed.joined,
+            })
+        }
+    }
 }
 
 /// Runs `store` on a thread of its own: each batch is every write queued since the last

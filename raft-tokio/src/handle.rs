@@ -12,7 +12,7 @@ use crate::driver::{self, Command};
 use crate::machine::StateMachine;
 use crate::metrics::Metrics;
 use crate::options::NodeOptions;
-use crate::storage::{LogStore, StorageError};
+use crate::storage::{LogStore, StorageError, StoreIdentity};
 use crate::transport::{AddressBook, JoinError, TransportCounters};
 
 /// Why a request through the handle failed.
@@ -67,6 +67,17 @@ pub enum StartError {
     /// What the store holds cannot start a node.
     #[error("the stored state cannot start a node: {0}")]
     Recovery(#[from] RecoveryError),
+    /// The store belongs to another node or cluster.
+    #[error(
+        "the store holds the data of node {} of cluster {}, not of node {} of cluster {}",
+        stored.node_id.0, stored.cluster_id, expected.node_id.0, expected.cluster_id
+    )]
+    ForeignStore {
+        /// Whose data the store holds.
+        stored: StoreIdentity,
+        /// The node that tried to start on it.
+        expected: StoreIdentity,
+    },
     /// The peer listener could not be bound.
     #[error("cannot listen for peers at {address}: {source}")]
     Listen {

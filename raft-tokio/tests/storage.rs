@@ -9,7 +9,7 @@ use raft_core::{
     Write, WriteId,
 };
 use raft_tokio::storage::{
-    LogStore, MemoryLogStore, RedbLogStore, StorageError, StoreWrite, StoredState,
+    LogStore, MemoryLogStore, RedbLogStore, StorageError, StoreIdentity, StoreWrite, StoredState,
 };
 
 fn entry(term: u64, index: u64) -> Entry {
@@ -96,6 +96,7 @@ fn check_contract<S: LogStore>(mut store: S, mut reopen: impl FnMut(S) -> S) {
         ])
         .unwrap();
     let mut expected = StoredState {
+        identity: None,
         hard_state: hard_state(2, Some(2)),
         snapshot: None,
         entries: [entries(1, 1..=3), entries(2, 4..=6)].concat(),
@@ -114,6 +115,7 @@ fn check_contract<S: LogStore>(mut store: S, mut reopen: impl FnMut(S) -> S) {
         ])
         .unwrap();
     expected = StoredState {
+        identity: None,
         hard_state: hard_state(3, None),
         snapshot: snapshot_state(2, 5),
         entries: entries(2, 6..=9),
@@ -137,6 +139,7 @@ fn check_contract<S: LogStore>(mut store: S, mut reopen: impl FnMut(S) -> S) {
         ])
         .unwrap();
     expected = StoredState {
+        identity: None,
         hard_state: hard_state(4, Some(3)),
         snapshot: snapshot_state(4, 20),
         entries: entries(4, 21..=22),
@@ -147,6 +150,23 @@ fn check_contract<S: LogStore>(mut store: S, mut reopen: impl FnMut(S) -> S) {
 
     // An empty batch changes nothing.
     store.write_batch(&[]).unwrap();
+    assert_eq!(store.recover().unwrap(), expected);
+
+    // The identity is recorded beside the data and survives a restart, and writes after it
+    // leave it alone.
+    let identity = StoreIdentity {
+        cluster_id: 7,
+        node_id: NodeId(3),
+        joined: true,
+    };
+    store.record_identity(identity).unwrap();
+    store
+        .write_batch(&[log_write(9, 23, entries(4, 23..=23))])
+        .unwrap();
+    expected.identity = Some(identity);
+    expected.entries.push(entry(4, 23));
+    assert_eq!(store.recover().unwrap(), expected);
+    store = reopen(store);
     assert_eq!(store.recover().unwrap(), expected);
 }
 
@@ -356,6 +376,60 @@ fn a_directory_in_place_of_the_database_is_unusable() {
     let directory = tempfile::tempdir().unwrap();
     fs::create_dir(directory.path().join("raft.redb")).unwrap();
     assert_unusable(RedbLogStore::open(directory.path()), directory.path());
+}
+
+// An existing database file that is empty (truncated, or a copy that went wrong) is
+// refused in one line naming it, rather than taken for a new store: a node that starts
+// blank under an old identity can lose writes it acknowledged. Nothing is written to it.
+#[test]
+fn an_empty_database_file_is_refused() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("raft.redb");
+    fs::write(&path, b"").unwrap();
+    assert_unusable(RedbLogStore::open(directory.path()), &path);
+    assert_eq!(fs::metadata(&path).unwrap().len(), 0);
+
+    // The same for a store that was used, then truncated.
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("raft.redb");
+    {
+        let mut store = RedbLogStore::open(directory.path()).unwrap();
+        store
+            .write_batch(&[log_write(1, 1, entries(1, 1..=3))])
+            .unwrap();
+    }
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let error = RedbLogStore::open(directory.path()).unwrap_err();
+    assert!(error.to_string().contains("empty"), "{error}");
+}
+
+// A redb database that lacks this store's header (its format record) is refused: it is not
+// one of ours, or lost its contents, and a store is only ever made complete before it
+// takes its name.
+#[test]
+fn a_database_without_the_store_header_is_refused() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("raft.redb");
+    drop(redb::Database::create(&path).unwrap());
+    assert_unusable(RedbLogStore::open(directory.path()), &path);
+    let error = RedbLogStore::open(directory.path()).unwrap_err();
+    assert!(error.to_string().contains("header"), "{error}");
+}
+
+// A new store is made under a temporary name: a leftover of a creation that a crash
+// interrupted is discarded and the store is made again.
+#[test]
+fn an_interrupted_creation_is_made_again() {
+    let directory = tempfile::tempdir().unwrap();
+    fs::write(directory.path().join("raft.redb.new"), noise(4096, 9)).unwrap();
+    let mut store = RedbLogStore::open(directory.path()).unwrap();
+    assert_eq!(store.recover().unwrap(), StoredState::default());
+    assert!(!directory.path().join("raft.redb.new").exists());
 }
 
 /// Deterministic noise (xorshift), so a failure reproduces.

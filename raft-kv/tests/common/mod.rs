@@ -420,6 +420,17 @@ impl Node {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         assert!(self.child.is_none(), "node {} is running", self.id);
         self.reserved.clear();
+        self.child = Some(self.command().spawn().expect("raft-kv starts"));
+        // `/status` answers once the raft node has started, so both ports are bound.
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline && self.running() && get(self.http_port, "/status").is_err()
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The command that starts this node, its stderr appended to its log.
+    pub fn command(&self) -> Command {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -447,12 +458,26 @@ impl Node {
         if self.join {
             command.arg("--join");
         }
-        self.child = Some(command.spawn().expect("raft-kv starts"));
-        // `/status` answers once the raft node has started, so both ports are bound.
+        command
+    }
+
+    /// Starts the process, expecting it to refuse to run: waits for it to exit (at most
+    /// [`PATIENCE`]) and returns its status.
+    pub fn start_refused(&mut self) -> ExitStatus {
+        assert!(self.child.is_none(), "node {} is running", self.id);
+        self.reserved.clear();
+        let mut child = self.command().spawn().expect("raft-kv starts");
         let deadline = Instant::now() + PATIENCE;
-        while Instant::now() < deadline && self.running() && get(self.http_port, "/status").is_err()
-        {
-            std::thread::sleep(Duration::from_millis(10));
+        loop {
+            if let Some(status) = child.try_wait().expect("waitable") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("node {} kept running where it should refuse to", self.id);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

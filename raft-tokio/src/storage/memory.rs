@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use raft_core::Index;
 
-use super::{LogStore, StorageError, StoreWrite, StoredState};
+use super::{LogStore, StorageError, StoreIdentity, StoreWrite, StoredState};
 
 /// The path the in-memory store names in its errors: it has no file, and every
 /// [`StorageError`] carries a path.
@@ -74,6 +74,11 @@ impl MemoryLogStore {
 impl LogStore for MemoryLogStore {
     fn recover(&mut self) -> Result<StoredState, StorageError> {
         Ok(self.state())
+    }
+
+    fn record_identity(&mut self, identity: StoreIdentity) -> Result<(), StorageError> {
+        self.lock().state.identity = Some(identity);
+        Ok(())
     }
 
     fn write_batch(&mut self, writes: &[StoreWrite]) -> Result<(), StorageError> {

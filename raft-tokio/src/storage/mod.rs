@@ -13,14 +13,30 @@ mod redb_store;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use raft_core::{Entry, HardState, SnapshotMetadata, Write};
+use raft_core::{Entry, HardState, NodeId, SnapshotMetadata, Write};
+use serde::{Deserialize, Serialize};
 
 pub use self::memory::MemoryLogStore;
 pub use self::redb_store::RedbLogStore;
 
+/// Whose data a store holds: recorded when a node first starts on it, and checked at
+/// every later start, so that a store is never used by another node or cluster and a
+/// node that joined a cluster stays a joining node until the cluster has added it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreIdentity {
+    /// The cluster the node belongs to.
+    pub cluster_id: u64,
+    /// The node.
+    pub node_id: NodeId,
+    /// The node first started by joining a running cluster rather than founding a new one.
+    pub joined: bool,
+}
+
 /// Everything a store holds durably, as read back at start.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoredState {
+    /// Whose data this is; `None` for a store no node has started on yet.
+    pub identity: Option<StoreIdentity>,
     /// The last durable term and vote.
     pub hard_state: HardState,
     /// The newest durable snapshot and its data.
@@ -43,6 +59,10 @@ pub struct StoreWrite {
 pub trait LogStore: Send + 'static {
     /// Reads everything durable. Called once, before any write.
     fn recover(&mut self) -> Result<StoredState, StorageError>;
+
+    /// Records whose data the store holds, durably, before returning. Called once when a
+    /// node starts on a store without an identity, before any write.
+    fn record_identity(&mut self, identity: StoreIdentity) -> Result<(), StorageError>;
 
     /// Carries out `writes` in order and makes all of them durable before returning (one
     /// fsync for the batch). Each write is all-or-nothing across a crash, and so is every

@@ -3,8 +3,9 @@
 //! The file `raft.redb` in the node's data directory holds two tables:
 //!
 //! - `entries`: the log, keyed by index, each entry encoded with postcard;
-//! - `metadata`: a few named records: the format version, the hard state, and the
-//!   snapshot's metadata and data (the data as raw bytes; several megabytes are fine).
+//! - `metadata`: a few named records: the format version (the store's header, written
+//!   before the file takes its name), the identity of the node using it, the hard state,
+//!   and the snapshot's metadata and data (the data as raw bytes; several megabytes are fine).
 //!
 //! A batch of writes is one redb write transaction, committed with immediate durability
 //! (an fsync): redb's copy-on-write commit makes the whole batch atomic, which is more
@@ -24,16 +25,18 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::memory::check_write;
-use super::{LogStore, StorageError, StoreWrite, StoredState};
+use super::{LogStore, StorageError, StoreIdentity, StoreWrite, StoredState};
 
 /// The name of the database file inside the data directory.
 const FILE_NAME: &str = "raft.redb";
+/// The name a new database file is made under before it is renamed to [`FILE_NAME`].
+const NEW_FILE_NAME: &str = "raft.redb.new";
 
 /// The log: entry index → postcard-encoded [`Entry`].
 const ENTRIES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("entries");
 
-/// Named records: [`FORMAT_KEY`], [`HARD_STATE_KEY`], [`SNAPSHOT_METADATA_KEY`] and
-/// [`SNAPSHOT_DATA_KEY`].
+/// Named records: [`FORMAT_KEY`], [`IDENTITY_KEY`], [`HARD_STATE_KEY`],
+/// [`SNAPSHOT_METADATA_KEY`] and [`SNAPSHOT_DATA_KEY`].
 const METADATA: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("metadata");
 
 /// The version of the layout, postcard-encoded as a `u32`: a later layout bumps it, so
@@ -41,6 +44,8 @@ const METADATA: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("metadat
 const FORMAT_KEY: &str = "format";
 /// The layout described at the top of this module.
 const FORMAT_VERSION: u32 = 1;
+/// The postcard-encoded [`StoreIdentity`]; absent until a node first starts on the store.
+const IDENTITY_KEY: &str = "identity";
 /// The postcard-encoded [`HardState`]; absent until the first one is written.
 const HARD_STATE_KEY: &str = "hard_state";
 /// The postcard-encoded [`SnapshotMetadata`] of the stored snapshot, if any.
@@ -77,9 +82,15 @@ impl RedbLogStore {
     /// Opens the store in `directory`, creating the directory and the database file
     /// `raft.redb` in it if they are missing.
     ///
+    /// A new file is made under a temporary name and renamed into place once it carries
+    /// this store's header (its format record), so that a `raft.redb` without that header
+    /// is never one of ours half-made: it is refused, like an empty one, rather than taken
+    /// for a new store. Taking it would start the node as if it had never run, and a node
+    /// that forgets what it acknowledged can lose committed writes.
+    ///
     /// Fails with [`StorageError::Unusable`] if the directory cannot be created or used,
-    /// the file is not a redb database of this layout, fails redb's integrity check, or is
-    /// held by another process or another open store.
+    /// the file is empty, is not a redb database of this layout, fails redb's integrity
+    /// check, or is held by another process or another open store.
     pub fn open(directory: &Path) -> Result<RedbLogStore, StorageError> {
         let directory_is_new = !directory.exists();
         fs::create_dir_all(directory).map_err(|error| {
@@ -95,19 +106,30 @@ impl RedbLogStore {
             }
         })?;
         let path = directory.join(FILE_NAME);
-        // The integrity check verifies every page's checksum at open: without it, redb
-        // trusts a cleanly closed file and may panic on one damaged since. Start reads the
-        // whole log anyway, so checking it costs little more.
-        let database = Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .set_check_integrity_on_open(true)
-            .create(&path)
-            .map_err(|error| StorageError::Unusable {
-                path: path.clone(),
-                reason: open_failure(error),
-            })?;
+        match fs::metadata(&path) {
+            Ok(metadata) if metadata.len() == 0 => {
+                return Err(StorageError::Unusable {
+                    path,
+                    reason: "the file is empty: this node's data was lost or truncated; \
+                             refusing to start it as a node that never ran (see the \
+                             recovery of a node that lost its data)"
+                        .to_owned(),
+                });
+            }
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                create_file(directory, &path)?;
+            }
+            Err(error) => {
+                return Err(StorageError::Unusable {
+                    path,
+                    reason: one_line(format_args!("cannot read the file's metadata: {error}")),
+                });
+            }
+        }
+        let database = open_database(&path, false)?;
         let store = RedbLogStore { database, path };
-        store.prepare()?;
+        store.check_format()?;
         // redb syncs the file, not the directory entries naming it: without this, a crash
         // soon after the first start could lose the whole file, votes included.
         sync_directory(directory)?;
@@ -117,53 +139,42 @@ impl RedbLogStore {
         Ok(store)
     }
 
-    /// Creates the tables of a new file and stamps its format version, or checks the
-    /// version of an existing one.
-    fn prepare(&self) -> Result<(), StorageError> {
+    /// Checks the format record of the file: present, and the version this build reads.
+    fn check_format(&self) -> Result<(), StorageError> {
         let unusable = |reason: String| StorageError::Unusable {
             path: self.path.clone(),
             reason,
         };
         let transaction = self
             .database
-            .begin_write()
+            .begin_read()
             .map_err(|error| unusable(one_line(error)))?;
-        {
-            // Opening the tables in a write transaction creates them, so that reads never
-            // meet a missing table.
-            transaction
-                .open_table(ENTRIES)
-                .map_err(|error| unusable(one_line(error)))?;
-            let mut metadata = transaction
-                .open_table(METADATA)
-                .map_err(|error| unusable(one_line(error)))?;
-            let stored = metadata
-                .get(FORMAT_KEY)
-                .map_err(|error| unusable(one_line(error)))?
-                .map(|version| postcard::from_bytes::<u32>(version.value()));
-            match stored {
-                None => {
-                    let encoded = encode(&self.path, &FORMAT_VERSION)?;
-                    metadata
-                        .insert(FORMAT_KEY, encoded.as_slice())
-                        .map_err(|error| unusable(one_line(error)))?;
-                }
-                Some(Ok(FORMAT_VERSION)) => {}
-                Some(Ok(version)) => {
-                    return Err(unusable(format!(
-                        "storage format {version}, where this build reads {FORMAT_VERSION}"
-                    )));
-                }
-                Some(Err(error)) => {
-                    return Err(unusable(one_line(format_args!(
-                        "the format version does not decode: {error}"
-                    ))));
-                }
-            }
+        let missing_header = || {
+            unusable(
+                "the file lacks this store's header (its format record): it is not a raft \
+                 store, or its data was lost; refusing to start it as a node that never ran"
+                    .to_owned(),
+            )
+        };
+        let metadata = match transaction.open_table(METADATA) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Err(missing_header()),
+            Err(error) => return Err(unusable(one_line(error))),
+        };
+        let stored = metadata
+            .get(FORMAT_KEY)
+            .map_err(|error| unusable(one_line(error)))?
+            .map(|version| postcard::from_bytes::<u32>(version.value()));
+        match stored {
+            None => Err(missing_header()),
+            Some(Ok(FORMAT_VERSION)) => Ok(()),
+            Some(Ok(version)) => Err(unusable(format!(
+                "storage format {version}, where this build reads {FORMAT_VERSION}"
+            ))),
+            Some(Err(error)) => Err(unusable(one_line(format_args!(
+                "the format version does not decode: {error}"
+            )))),
         }
-        transaction
-            .commit()
-            .map_err(|error| unusable(one_line(error)))
     }
 
     /// Carries out one write inside the batch's transaction. `snapshot_index` is the
@@ -250,6 +261,14 @@ impl LogStore for RedbLogStore {
                 .map_err(|error| self.failure(&format!("read {key}"), error))
         };
 
+        let identity = match read(IDENTITY_KEY)? {
+            Some(encoded) => Some(decode::<StoreIdentity>(
+                path,
+                "the identity",
+                encoded.value(),
+            )?),
+            None => None,
+        };
         let hard_state = match read(HARD_STATE_KEY)? {
             Some(encoded) => decode::<HardState>(path, "the hard state", encoded.value())?,
             None => HardState::default(),
@@ -327,10 +346,30 @@ impl LogStore for RedbLogStore {
             entries.push(entry);
         }
         Ok(StoredState {
+            identity,
             hard_state,
             snapshot,
             entries,
         })
+    }
+
+    fn record_identity(&mut self, identity: StoreIdentity) -> Result<(), StorageError> {
+        let encoded = encode(&self.path, &identity)?;
+        let mut transaction = self
+            .database
+            .begin_write()
+            .map_err(|error| self.failure("start a write transaction", error))?;
+        transaction
+            .set_durability(Durability::Immediate)
+            .map_err(|error| self.failure("ask for a durable commit", error))?;
+        transaction
+            .open_table(METADATA)
+            .map_err(|error| self.failure("open the metadata", error))?
+            .insert(IDENTITY_KEY, encoded.as_slice())
+            .map_err(|error| self.failure("store the identity", error))?;
+        transaction
+            .commit()
+            .map_err(|error| self.failure("commit", error))
     }
 
     fn write_batch(&mut self, writes: &[StoreWrite]) -> Result<(), StorageError> {
@@ -377,6 +416,84 @@ impl LogStore for RedbLogStore {
             .commit()
             .map_err(|error| self.failure("commit", error))
     }
+}
+
+/// Makes a new store file at `path`: created, given its tables and format record, and
+/// synced under a temporary name, then renamed into place, so that a crash at any point
+/// leaves either no `raft.redb` or a complete one.
+fn create_file(directory: &Path, path: &Path) -> Result<(), StorageError> {
+    let unusable = |path: &Path, reason: String| StorageError::Unusable {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let scratch = directory.join(NEW_FILE_NAME);
+    // A file left by a creation a crash interrupted holds nothing: start it again.
+    match fs::remove_file(&scratch) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            return Err(unusable(
+                &scratch,
+                one_line(format_args!(
+                    "cannot remove an unfinished store file: {error}"
+                )),
+            ));
+        }
+    }
+    {
+        let database = open_database(&scratch, true)?;
+        let failed = |error: redb::Error| unusable(&scratch, one_line(error));
+        let mut transaction = database
+            .begin_write()
+            .map_err(|error| failed(error.into()))?;
+        transaction
+            .set_durability(Durability::Immediate)
+            .map_err(|error| failed(error.into()))?;
+        {
+            // Opening the tables in a write transaction creates them, so that reads never
+            // meet a missing table.
+            transaction
+                .open_table(ENTRIES)
+                .map_err(|error| failed(error.into()))?;
+            let mut metadata = transaction
+                .open_table(METADATA)
+                .map_err(|error| failed(error.into()))?;
+            let encoded = encode(&scratch, &FORMAT_VERSION)?;
+            metadata
+                .insert(FORMAT_KEY, encoded.as_slice())
+                .map_err(|error| failed(error.into()))?;
+        }
+        transaction.commit().map_err(|error| failed(error.into()))?;
+    }
+    fs::rename(&scratch, path).map_err(|error| {
+        unusable(
+            path,
+            one_line(format_args!(
+                "cannot move the new store file into place: {error}"
+            )),
+        )
+    })?;
+    sync_directory(directory)
+}
+
+/// Opens (or, with `create`, creates) the redb database at `path`.
+fn open_database(path: &Path, create: bool) -> Result<Database, StorageError> {
+    let mut builder = Builder::new();
+    // The integrity check verifies every page's checksum at open: without it, redb
+    // trusts a cleanly closed file and may panic on one damaged since. Start reads the
+    // whole log anyway, so checking it costs little more.
+    builder
+        .set_cache_size(CACHE_BYTES)
+        .set_check_integrity_on_open(true);
+    let opened = if create {
+        builder.create(path)
+    } else {
+        builder.open(path)
+    };
+    opened.map_err(|error| StorageError::Unusable {
+        path: path.to_path_buf(),
+        reason: open_failure(error),
+    })
 }
 
 /// Why redb could not open the file, in one line.
