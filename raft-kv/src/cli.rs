@@ -30,6 +30,9 @@ pub(crate) const LOCAL_PEER_PORT_OFFSET: u16 = 10;
 /// The most nodes `--local` starts: their HTTP and raft ports must not overlap.
 const LOCAL_NODES_MAX: u16 = LOCAL_PEER_PORT_OFFSET - 1;
 
+/// What stands for each node's id in the `--tls-*` paths of `--local`.
+const NODE_ID_PLACEHOLDER: &str = "{id}";
+
 /// Whether this build has the `tls` feature (mutual TLS between peers).
 const TLS_BUILT: bool = cfg!(feature = "tls");
 
@@ -100,10 +103,12 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<PathBuf>,
     /// Mutual TLS between peers: this node's certificate (PEM), valid for the host of its
-    /// raft address, for both server and client authentication.
+    /// raft address, for both server and client authentication, and naming this node as
+    /// raft://cluster/<cluster id>/node/<id>. With --local, {id} stands for each node's id.
     #[arg(long, value_name = "FILE")]
     tls_cert: Option<PathBuf>,
-    /// Mutual TLS between peers: the private key of --tls-cert (PEM).
+    /// Mutual TLS between peers: the private key of --tls-cert (PEM). With --local, {id}
+    /// stands for each node's id.
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
     /// Stop gracefully when standard input reaches its end: how a --local cluster's nodes
@@ -163,7 +168,8 @@ pub(crate) struct LocalSettings {
     pub(crate) port: u16,
     /// The folder of the nodes' data directories and logs.
     pub(crate) directory: PathBuf,
-    /// Flags every node gets, as given (cluster id, tick, limits, TLS).
+    /// Flags every node gets, as given (cluster id, tick, limits, TLS), but for `{id}`,
+    /// which stands for each node's id.
     pub(crate) shared_flags: Vec<OsString>,
 }
 
@@ -208,7 +214,14 @@ impl LocalSettings {
             "--data-dir".into(),
             self.data_dir(id).into_os_string(),
         ];
-        arguments.extend(self.shared_flags.iter().cloned());
+        // Each node's certificate names it, so each needs its own files: `{id}` in a path
+        // tells where they are.
+        arguments.extend(self.shared_flags.iter().map(|flag| match flag.to_str() {
+            Some(text) if text.contains(NODE_ID_PLACEHOLDER) => {
+                text.replace(NODE_ID_PLACEHOLDER, &id.to_string()).into()
+            }
+            _ => flag.clone(),
+        }));
         arguments
     }
 }
@@ -498,6 +511,38 @@ mod tests {
                 .windows(2)
                 .any(|pair| pair == ["--tick-ms", "100"])
         );
+
+        // Each node its own certificate: `{id}` in the TLS paths is its id.
+        if TLS_BUILT {
+            let local = parse_local(&[
+                "raft-kv",
+                "--local",
+                "3",
+                "--tls-ca",
+                "/tls/ca.pem",
+                "--tls-cert",
+                "/tls/node-{id}.pem",
+                "--tls-key",
+                "/tls/node-{id}.key",
+            ])
+            .expect("valid flags");
+            let arguments = local.node_arguments(2);
+            assert!(
+                arguments
+                    .windows(2)
+                    .any(|pair| pair == ["--tls-cert", "/tls/node-2.pem"])
+            );
+            assert!(
+                arguments
+                    .windows(2)
+                    .any(|pair| pair == ["--tls-key", "/tls/node-2.key"])
+            );
+            assert!(
+                arguments
+                    .windows(2)
+                    .any(|pair| pair == ["--tls-ca", "/tls/ca.pem"])
+            );
+        }
 
         let local = parse_local(&[
             "raft-kv",

@@ -132,6 +132,21 @@
 //! refused. The HTTP API stays plain HTTP. Without the feature, the flags are refused
 //! (exit code 2) rather than ignored.
 //!
+//! Each node has a certificate of its own, which names it with a URI subject alternative
+//! name `raft://cluster/<cluster id>/node/<node id>` (`raft://cluster/1/node/2` for
+//! `--id 2` with the default `--cluster-id 1`). A peer must claim the node its
+//! certificate names, and a node dialled must present the certificate of the node
+//! dialled; otherwise the connection is refused, with a warning in the log naming the
+//! node claimed and what the certificate says. So one node's certificate cannot speak
+//! for another. A node whose own certificate does not name its `--id` and `--cluster-id`
+//! does not start (exit code 1). `raft-tokio/tests/data/tls/generate.sh` shows how to
+//! make a CA and such certificates with `openssl`; with `--local`, `{id}` in `--tls-cert`
+//! and `--tls-key` stands for each node's id (`--tls-cert node-{id}.pem`).
+//!
+//! Without TLS the raft port is unauthenticated: anyone who can reach it can act as any
+//! node (vote, replicate entries, install snapshots). It must then be reachable only from
+//! the cluster's own network.
+//!
 //! # Status and metrics
 //!
 //! `GET /status` answers JSON `{id, pid, role, term, leader, commit, applied, voters,

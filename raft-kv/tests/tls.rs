@@ -1,7 +1,8 @@
 //! Mutual TLS between peers (feature `tls`): a three-node cluster with the test
-//! certificates of raft-tokio (`raft-tokio/tests/data/tls`, valid for 127.0.0.1) serves
-//! writes and reads; a plain TCP peer, or a node whose certificate another CA signed, is
-//! refused; bad certificate files stop a node at start in one line.
+//! certificates of raft-tokio (`raft-tokio/tests/data/tls`, valid for 127.0.0.1, one per
+//! node, each naming its node of cluster 7) serves writes and reads; a plain TCP peer, or
+//! a node whose certificate another CA signed, is refused; bad certificate files, or a
+//! certificate naming another node, stop a node at start in one line.
 #![cfg(feature = "tls")]
 
 mod common;
@@ -37,13 +38,29 @@ fn tls_flags(ca: &str, certificate: &str, key: &str) -> Vec<String> {
     ]
 }
 
+/// TLS flags of node `id` of cluster 7: the cluster's CA, and the node's certificate.
+fn node_tls_flags(id: u64) -> Vec<String> {
+    tls_flags(
+        "ca.pem",
+        &format!("node-{id}.pem"),
+        &format!("node-{id}.key"),
+    )
+}
+
 #[test]
 fn a_cluster_with_mutual_tls_serves_and_refuses_untrusted_peers() {
-    let flags = tls_flags("ca.pem", "node.pem", "node.key");
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let mut cluster = Cluster::new(3, &flags);
+    let mut cluster = Cluster::new(3, &[]);
+    for node in &mut cluster.nodes {
+        node.extra = node_tls_flags(node.id);
+    }
     cluster.start_all();
-    let leader = cluster.leader();
+    let mut leader = cluster.leader();
+    // The certificate of another CA below names node 2, so node 2 must be a follower.
+    if cluster.nodes[leader].id == 2 {
+        let reply = cluster.write(leader, "POST", "/leader", b"1");
+        assert_eq!(reply.status, 204, "{}", reply.text());
+        leader = cluster.leader();
+    }
     cluster.write(leader, "PUT", "/secret", b"kept");
     // Linearizable reads on followers go through the leader, over TLS.
     for position in 0..3 {
@@ -57,9 +74,8 @@ fn a_cluster_with_mutual_tls_serves_and_refuses_untrusted_peers() {
         (node.http_port, node.raft_port, node.id)
     };
     let rejected_before = metric(http_port, REJECTED).expect("the metric");
-    let follower = (0..3)
-        .find(|position| *position != leader)
-        .expect("a follower");
+    // Node 2, at position 1.
+    let follower = 1;
     let elapsed = closed_after(raft_port, &hello(7, cluster.nodes[follower].id, id));
     assert!(
         elapsed < HANDSHAKE_TIMEOUT - Duration::from_secs(1),
@@ -74,8 +90,8 @@ fn a_cluster_with_mutual_tls_serves_and_refuses_untrusted_peers() {
         }
     });
 
-    // A follower restarted with a certificate of another CA cannot take part: it learns
-    // nothing new, while the two others go on.
+    // A follower restarted with a certificate of another CA (naming it, so that it
+    // starts) cannot take part: it learns nothing new, while the two others go on.
     cluster.nodes[follower].kill();
     let good_flags = cluster.nodes[follower].extra.clone();
     cluster.nodes[follower].extra = tls_flags("other-ca.pem", "other-node.pem", "other-node.key");
@@ -119,7 +135,7 @@ fn a_missing_certificate_file_is_one_line_naming_it() {
         ])
         .args(["--tls-ca", &certificate_file("ca.pem")])
         .args(["--tls-cert", missing])
-        .args(["--tls-key", &certificate_file("node.key")])
+        .args(["--tls-key", &certificate_file("node-1.key")])
         .stdin(Stdio::null())
         .output()
         .expect("raft-kv runs");
@@ -128,4 +144,40 @@ fn a_missing_certificate_file_is_one_line_naming_it() {
     let lines: Vec<&str> = stderr.lines().filter(|line| !line.is_empty()).collect();
     assert_eq!(lines.len(), 1, "{stderr:?}");
     assert!(lines[0].contains(missing), "{stderr:?}");
+}
+
+// A node started with the certificate of another node stops at start: exit code 1, one
+// line naming the file and the node the certificate names, rather than being taken as the
+// node it says it is.
+#[test]
+fn a_node_with_the_certificate_of_another_node_does_not_start() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let ports = free_ports(4);
+    let cluster = format!(
+        "127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
+        ports[0], ports[1], ports[2]
+    );
+    let output = Command::new(BINARY)
+        .args(["--id", "1", "--cluster-id", "7", "--cluster", &cluster])
+        .args(["--port", &ports[3].to_string()])
+        .args([
+            "--data-dir",
+            directory.path().join("data").to_str().expect("UTF-8"),
+        ])
+        .args(node_tls_flags(2))
+        .stdin(Stdio::null())
+        .output()
+        .expect("raft-kv runs");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|line| !line.is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr:?}");
+    assert!(
+        lines[0].contains(&certificate_file("node-2.pem")),
+        "{stderr:?}"
+    );
+    assert!(
+        lines[0].contains("this is node 1 of cluster 7, but the certificate names node 2"),
+        "{stderr:?}"
+    );
 }

@@ -1,5 +1,6 @@
 //! Mutual TLS between peers (feature `tls`), over real sockets on 127.0.0.1: delivery both
-//! ways inside TLS, refusal of peers without a trusted certificate, and errors for bad
+//! ways inside TLS, refusal of peers without a trusted certificate or whose certificate
+//! names another node than the one they claim or are dialled as, and errors for bad
 //! certificate files. The certificates are in `tests/data/tls` (see its README).
 #![cfg(feature = "tls")]
 
@@ -13,14 +14,18 @@ use std::time::Duration;
 mod common;
 
 use bytes::Bytes;
+use common::cluster::Register;
 use common::{CLUSTER, Node, heartbeat, next_inbound, next_message, wait_for_count, within};
 use raft_core::{
-    LogId, Membership, Message, MessageBody, NodeId, SnapshotMetadata, SnapshotTransfer, Term,
+    Config, Index, LogId, Membership, Message, MessageBody, NodeId, SnapshotMetadata,
+    SnapshotTransfer, Term,
 };
+use raft_tokio::storage::MemoryLogStore;
 use raft_tokio::transport::codec::{self, Frame, Hello, PROTOCOL_VERSION};
 use raft_tokio::transport::{
     AddressBook, Inbound, TlsFiles, Transport, TransportConfig, TransportCounters,
 };
+use raft_tokio::{NodeOptions, RaftHandle};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -36,22 +41,36 @@ fn data(file: &str) -> PathBuf {
         .join(file)
 }
 
-/// The cluster's files: its CA, and a certificate it signed.
-fn cluster_files() -> TlsFiles {
+/// Files of the cluster: its CA, and the certificate `name`.pem it signed (key
+/// `name`.key).
+fn files_of(name: &str) -> TlsFiles {
     TlsFiles {
         ca_certificates: data("ca.pem"),
-        certificate: data("node.pem"),
-        private_key: data("node.key"),
+        certificate: data(&format!("{name}.pem")),
+        private_key: data(&format!("{name}.key")),
     }
 }
 
-/// Another CA's files.
+/// Files of the cluster for node `id`.
+fn node_files(id: u64) -> TlsFiles {
+    files_of(&format!("node-{id}"))
+}
+
+/// Another CA's files, for node 2.
 fn foreign_files() -> TlsFiles {
     TlsFiles {
         ca_certificates: data("other-ca.pem"),
         certificate: data("other-node.pem"),
         private_key: data("other-node.key"),
     }
+}
+
+/// A TLS client trusting the cluster's CA and presenting the certificate `name`.pem.
+fn client_as(name: &str) -> TlsConnector {
+    tls_client(
+        &data("ca.pem"),
+        Some((&data(&format!("{name}.pem")), &data(&format!("{name}.key")))),
+    )
 }
 
 fn config(id: u64, tls: Option<TlsFiles>) -> TransportConfig {
@@ -260,11 +279,11 @@ async fn assert_closed_by_server(stream: &mut (impl AsyncRead + AsyncWrite + Unp
 
 #[tokio::test]
 async fn tls_peers_exchange_messages_both_ways_and_a_snapshot() {
-    let mut small_frames = config(1, Some(cluster_files()));
+    let mut small_frames = config(1, Some(node_files(1)));
     // Small frames: the snapshot travels as many chunks, many TLS records.
     small_frames.frame_bytes_max = 256 * 1024;
     let mut one = start(small_frames).await;
-    let mut two = start(config(2, Some(cluster_files()))).await;
+    let mut two = start(config(2, Some(node_files(2)))).await;
     // Node 2 is known by a DNS name, node 1 by an IP address: the certificate names both.
     introduce(&one, &two, |node| {
         if node.id == 2 {
@@ -319,13 +338,10 @@ async fn tls_peers_exchange_messages_both_ways_and_a_snapshot() {
 
 #[tokio::test]
 async fn the_handshake_still_runs_inside_tls() {
-    let mut node = start(config(1, Some(cluster_files()))).await;
+    let mut node = start(config(1, Some(node_files(1)))).await;
     let address = node.transport.local_addr();
     know_node_two_elsewhere(&node);
-    let client = tls_client(
-        &data("ca.pem"),
-        Some((&data("node.pem"), &data("node.key"))),
-    );
+    let client = client_as("node-2");
 
     // A trusted certificate does not excuse a handshake from another cluster.
     let mut stream = tls_connect(&client, address).await;
@@ -350,7 +366,7 @@ async fn the_handshake_still_runs_inside_tls() {
 
 #[tokio::test]
 async fn a_plain_tcp_peer_is_refused_and_counted() {
-    let mut node = start(config(1, Some(cluster_files()))).await;
+    let mut node = start(config(1, Some(node_files(1)))).await;
     let address = node.transport.local_addr();
     know_node_two_elsewhere(&node);
 
@@ -369,10 +385,7 @@ async fn a_plain_tcp_peer_is_refused_and_counted() {
     .await;
 
     // The node keeps accepting TLS peers.
-    let client = tls_client(
-        &data("ca.pem"),
-        Some((&data("node.pem"), &data("node.key"))),
-    );
+    let client = client_as("node-2");
     let mut stream = tls_connect(&client, address).await;
     stream.write_all(&hello(CLUSTER, 2, 1)).await.unwrap();
     stream
@@ -398,7 +411,7 @@ async fn a_plain_tcp_peer_is_refused_and_counted() {
 
 #[tokio::test]
 async fn peers_without_a_certificate_of_the_cluster_ca_are_refused() {
-    let mut node = start(config(1, Some(cluster_files()))).await;
+    let mut node = start(config(1, Some(node_files(1)))).await;
     let address = node.transport.local_addr();
     know_node_two_elsewhere(&node);
 
@@ -461,7 +474,7 @@ async fn bad_certificate_files_stop_the_start_with_the_path_and_reason() {
         "-----BEGIN CERTIFICATE-----\nAAECAwQFBgcICQ==\n",
     );
     let with = |change: &dyn Fn(&mut TlsFiles)| {
-        let mut files = cluster_files();
+        let mut files = node_files(1);
         change(&mut files);
         files
     };
@@ -514,8 +527,8 @@ async fn bad_certificate_files_stop_the_start_with_the_path_and_reason() {
         ),
         (
             // A certificate where the key should be.
-            with(&|files| files.private_key = data("node.pem")),
-            &data("node.pem"),
+            with(&|files| files.private_key = data("node-1.pem")),
+            &data("node-1.pem"),
             "no PEM private key",
         ),
         (
@@ -548,5 +561,207 @@ async fn bad_certificate_files_stop_the_start_with_the_path_and_reason() {
     }
 
     // The right files start.
-    try_start(config(1, Some(cluster_files()))).await.unwrap();
+    try_start(config(1, Some(node_files(1)))).await.unwrap();
+}
+
+/// The rejected-connections counter of a running node, from its metrics.
+fn rejected_connections(handle: &RaftHandle) -> u64 {
+    let metrics = handle.render_metrics();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("raft_connections_rejected_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no rejected connections counter in {metrics}"))
+}
+
+/// A heartbeat of term 5000, far above any term a node reaches alone in a test.
+fn heartbeat_of_term_5000(from: u64, to: u64) -> Vec<u8> {
+    frame_bytes(&Frame::Message(Message {
+        from: NodeId(from),
+        to: NodeId(to),
+        term: Term(5000),
+        body: MessageBody::Heartbeat {
+            commit: Index(0),
+            round: 1,
+        },
+    }))
+}
+
+#[tokio::test]
+async fn a_peer_claiming_the_id_its_certificate_does_not_name_is_refused() {
+    // Node 2's certificate cannot speak for node 1: a heartbeat of a high term sent as
+    // node 1 never reaches the node, while the same sent as node 2 does.
+    let nowhere = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let listen = nowhere();
+    let peers: AddressBook = [
+        (NodeId(1), nowhere().to_string()),
+        (NodeId(2), nowhere().to_string()),
+        (NodeId(3), listen.to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let core = Config::builder(NodeId(3))
+        .election_ticks(10, 20)
+        .heartbeat_ticks(2)
+        .random_seed(3)
+        .build()
+        .unwrap();
+    let mut options = NodeOptions::new(core, CLUSTER, listen, peers);
+    options.tick = Duration::from_millis(10);
+    options.transport.tls = Some(node_files(3));
+    let node = raft_tokio::start(options, MemoryLogStore::default(), Register::default())
+        .await
+        .expect("node 3 starts");
+    let client = client_as("node-2");
+
+    let mut stream = tls_connect(&client, listen).await;
+    // Written before the refusal arrives; never delivered.
+    let _ = stream.write_all(&hello(CLUSTER, 1, 3)).await;
+    let _ = stream.write_all(&heartbeat_of_term_5000(1, 3)).await;
+    let _ = stream.flush().await;
+    assert_closed_by_server(&mut stream, "node 2's certificate claiming node 1").await;
+    within("the refusal counted", async {
+        while rejected_connections(&node) < 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    // Elections alone raise the term by one at a time: nowhere near 5000.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let term = node.watch().borrow().term;
+    assert!(
+        term < Term(5000),
+        "the impostor's heartbeat reached the node: {term:?}"
+    );
+
+    // The same heartbeat as the node the certificate names is taken.
+    let mut stream = tls_connect(&client, listen).await;
+    stream.write_all(&hello(CLUSTER, 2, 3)).await.unwrap();
+    stream
+        .write_all(&heartbeat_of_term_5000(2, 3))
+        .await
+        .unwrap();
+    stream.flush().await.unwrap();
+    let mut roles = node.watch();
+    within(
+        "the heartbeat of node 2 taken",
+        roles.wait_for(|info| info.term >= Term(5000)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rejected_connections(&node), 1);
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dialled_node_presenting_another_nodes_certificate_is_refused() {
+    // Node 1 dials node 2 and finds node 3 there: it drops the connection before saying
+    // anything on it.
+    let mut one = start(config(1, Some(node_files(1)))).await;
+    let mut three = start(config(3, Some(node_files(3)))).await;
+    one.book.send_replace(
+        [
+            (NodeId(1), ip_address(&one)),
+            (NodeId(2), ip_address(&three)),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    wait_for_count(&one.counters.rejected_connections, 1, "node 1's refusal").await;
+    for round in 0..20 {
+        one.transport.send(heartbeat(1, 2, round));
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    wait_for_count(&one.counters.rejected_connections, 2, "node 1's refusals").await;
+    assert!(
+        three.inbound.try_recv().is_err(),
+        "node 3 received from node 1"
+    );
+    // Node 3 would refuse a handshake meant for node 2, and count it: it never saw one.
+    assert_eq!(
+        three.counters.rejected_connections.load(Ordering::Relaxed),
+        0
+    );
+    assert_eq!(one.counters.sent.load(Ordering::Relaxed), 0);
+    assert!(one.inbound.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn certificates_naming_no_node_of_this_cluster_are_refused() {
+    // Signed by the cluster's CA is not enough: a certificate of another cluster, or one
+    // naming no node, is refused whatever the handshake claims.
+    let mut node = start(config(1, Some(node_files(1)))).await;
+    let address = node.transport.local_addr();
+    know_node_two_elsewhere(&node);
+    let cases = [
+        ("node 2 of another cluster", "cluster-8-node-2"),
+        ("no identity", "no-identity"),
+    ];
+    for (count, (case, certificate)) in (1..).zip(cases) {
+        let mut stream = tls_connect(&client_as(certificate), address).await;
+        let _ = stream.write_all(&hello(CLUSTER, 2, 1)).await;
+        let _ = stream
+            .write_all(&frame_bytes(&Frame::Message(heartbeat(2, 1, count))))
+            .await;
+        let _ = stream.flush().await;
+        assert_closed_by_server(&mut stream, case).await;
+        wait_for_count(&node.counters.rejected_connections, count, case).await;
+    }
+    assert!(node.inbound.try_recv().is_err());
+
+    // A whole transport of the other cluster at node 2's address: node 1 refuses it both
+    // ways, dialling and accepting.
+    let mut other_cluster = config(2, Some(files_of("cluster-8-node-2")));
+    other_cluster.cluster_id = CLUSTER + 1;
+    let mut other = start(other_cluster).await;
+    introduce(&node, &other, ip_address);
+    assert_no_delivery(&node, &mut other).await;
+    assert_no_delivery(&other, &mut node).await;
+    assert!(node.counters.rejected_connections.load(Ordering::Relaxed) >= 4);
+}
+
+#[tokio::test]
+async fn a_node_whose_certificate_names_another_node_does_not_start() {
+    // A misconfigured node fails at once, in one line naming the file and what it says,
+    // instead of running refused by every peer.
+    // (node id, cluster id, certificate, a part of the reason)
+    let cases = [
+        (1, CLUSTER, "node-2", "names node 2 of cluster 7"),
+        (2, CLUSTER, "cluster-8-node-2", "names node 2 of cluster 8"),
+        (2, CLUSTER + 1, "node-2", "names node 2 of cluster 7"),
+        (
+            1,
+            CLUSTER,
+            "no-identity",
+            "no raft://cluster/<cluster id>/node/<node id> URI",
+        ),
+    ];
+    for (id, cluster_id, certificate, reason) in cases {
+        let mut config = config(id, Some(files_of(certificate)));
+        config.cluster_id = cluster_id;
+        let error = try_start(config).await.expect_err(&format!(
+            "node {id} of cluster {cluster_id} starts with {certificate}"
+        ));
+        let message = error.to_string();
+        println!("{message}");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            message.contains(&data(&format!("{certificate}.pem")).display().to_string()),
+            "{message:?} does not name the certificate file"
+        );
+        assert!(
+            message.contains(&format!("this is node {id} of cluster {cluster_id}")),
+            "{message:?} does not say which node this is"
+        );
+        assert!(
+            message.contains(reason),
+            "{message:?} does not say {reason}"
+        );
+        assert!(!message.contains('\n'), "{message:?} is not one line");
+    }
 }

@@ -13,9 +13,25 @@
 //! Snapshots travel on the same connection as chunks, interleaved with messages, and the
 //! sender learns whether the whole snapshot was written ([`Inbound::SnapshotReport`]).
 //!
+//! # Who may connect
+//!
+//! Without TLS the peer port is unauthenticated: the handshake's node ids are taken at
+//! their word, so anyone who can reach the port can act as any node of the cluster (vote,
+//! replicate entries, install snapshots). Plain TCP is only for a network that the
+//! cluster's nodes alone can reach.
+//!
 //! With the crate's `tls` feature, connections can be secured with mutual TLS
 //! ([`TransportConfig::tls`]): both ends present a certificate signed by a CA the other
-//! trusts, and the handshake and frames above travel inside TLS.
+//! trusts, and the handshake and frames above travel inside TLS. Each certificate also
+//! names the node it belongs to, with a URI subject alternative name
+//! `raft://cluster/<cluster id>/node/<node id>` (ids in decimal), and each end holds the
+//! other to it: an accepted peer must claim in its handshake the node its certificate
+//! names, of this cluster, and a dialled peer must present the certificate of the node
+//! dialled. A certificate naming another node, another cluster, or none, is refused with
+//! a warning naming the node claimed and what the certificate says, and counted in
+//! [`TransportCounters::rejected_connections`]. So a certificate of the cluster's CA
+//! speaks for one node only, and a stolen key compromises that node alone. See
+//! [`TlsFiles`] for making the certificates.
 
 pub mod codec;
 mod connection;
@@ -120,18 +136,37 @@ pub struct TransportConfig {
 
 /// The PEM files of mutual TLS between peers. Every node of a cluster needs TLS (a plain
 /// peer is refused), and every node's certificate must come from a CA in the others'
-/// `ca_certificates`.
+/// `ca_certificates` and name that node, as a URI subject alternative name
+/// `raft://cluster/<cluster id>/node/<node id>` (see [the transport](crate::transport)
+/// for how it is checked).
 ///
-/// The files are read when the transport starts; a missing or bad file stops the start
-/// with an error naming it.
+/// With the `openssl` command line, a node's certificate can be made as the crate's test
+/// certificates are, by `raft-tokio/tests/data/tls/generate.sh`: for node 2 of cluster 1
+/// at 10.0.0.2, signed by `ca.pem` (key `ca.key`),
+///
+/// ```text
+/// openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out node-2.key
+/// openssl req -new -key node-2.key -subj "/CN=raft node 2" -out node-2.csr
+/// printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+///     "extendedKeyUsage=serverAuth,clientAuth" \
+///     "subjectAltName=IP:10.0.0.2,URI:raft://cluster/1/node/2" > node-2.ext
+/// openssl x509 -req -in node-2.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 365 \
+///     -sha256 -extfile node-2.ext -out node-2.pem
+/// ```
+///
+/// The files are read when the transport starts; a missing or bad file, or a certificate
+/// that does not name this node of this cluster, stops the start with an error naming
+/// it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsFiles {
     /// The CAs a peer's certificate must come from: one or more certificates.
     pub ca_certificates: PathBuf,
     /// This node's certificate, then any intermediate CAs. It serves both ways, so its
-    /// extended key usage, if it has one, must allow server and client authentication; and
-    /// it must name the host of this node's address in the address book (an IP address as
-    /// an IP subject alternative name, a DNS name as a DNS one).
+    /// extended key usage, if it has one, must allow server and client authentication; it
+    /// must name the host of this node's address in the address book (an IP address as
+    /// an IP subject alternative name, a DNS name as a DNS one); and it must name this
+    /// node with one URI subject alternative name `raft://cluster/<cluster id>/node/<node
+    /// id>`.
     pub certificate: PathBuf,
     /// The private key of `certificate` (PKCS#8, PKCS#1 or SEC1).
     pub private_key: PathBuf,
@@ -166,7 +201,8 @@ pub struct TransportCounters {
     /// Messages received and handed to the driver.
     pub received: AtomicU64,
     /// Connections closed because of a bad frame or handshake (a failed TLS handshake
-    /// included).
+    /// included, and, both ways, a peer whose certificate names another node than the one
+    /// it claims or was dialled as).
     pub rejected_connections: AtomicU64,
 }
 

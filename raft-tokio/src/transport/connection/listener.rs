@@ -132,13 +132,14 @@ impl Listener {
         // One deadline for the TLS handshake and ours together, so that a peer cannot
         // hold a connection open longer by spreading its handshakes.
         let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
-        let stream = match tokio::time::timeout_at(deadline, self.security.accept(stream)).await {
-            Err(_) => {
-                return Ending::Refused(format!("no handshake within {HANDSHAKE_TIMEOUT:?}"));
-            }
-            Ok(Err(error)) => return Ending::from_securing(error),
-            Ok(Ok(stream)) => stream,
-        };
+        let (stream, proof) =
+            match tokio::time::timeout_at(deadline, self.security.accept(stream)).await {
+                Err(_) => {
+                    return Ending::Refused(format!("no handshake within {HANDSHAKE_TIMEOUT:?}"));
+                }
+                Ok(Err(error)) => return Ending::from_securing(error),
+                Ok(Ok(secured)) => secured,
+            };
         // Buffered: small frames then cost no system call each.
         let stream = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
         let mut reader = FrameReader::new(stream, self.config.frame_bytes_max);
@@ -155,6 +156,11 @@ impl Listener {
             }
         };
         if let Err(reason) = self.check_hello(&hello) {
+            return Ending::Refused(reason);
+        }
+        // With TLS, the node id the handshake claims must be the one its certificate
+        // names: any certificate of the cluster's CA would otherwise speak for any node.
+        if let Err(reason) = proof.allows(self.config.cluster_id, hello.from) {
             return Ending::Refused(reason);
         }
         tracing::debug!(node = %self.config.id, peer = %hello.from, "peer connected");

@@ -177,6 +177,17 @@ impl Backlog {
     }
 }
 
+/// Why a connection attempt failed.
+enum AttemptFailure {
+    /// The peer could not be reached, or the connection broke: retried quietly, as peers
+    /// come and go.
+    Unreachable(String),
+    /// The peer's certificate names another node than the one dialled: a configuration
+    /// error (or an impostor) worth a warning, though still retried, as certificates can
+    /// be replaced.
+    WrongIdentity(String),
+}
+
 /// Why a connection ended.
 enum Ending {
     /// The transport was dropped.
@@ -240,12 +251,22 @@ impl PeerSender {
                         failures = 0;
                     }
                 }
-                Err(reason) => {
+                Err(AttemptFailure::Unreachable(reason)) => {
                     tracing::debug!(
                         node = %self.config.id,
                         peer = %self.peer,
                         address = %self.address,
                         "connection attempt failed: {reason}"
+                    );
+                    backlog.fail_snapshots();
+                }
+                Err(AttemptFailure::WrongIdentity(reason)) => {
+                    TransportCounters::bump(&self.counters.rejected_connections);
+                    tracing::warn!(
+                        node = %self.config.id,
+                        peer = %self.peer,
+                        address = %self.address,
+                        "connection refused: {reason}"
                     );
                     backlog.fail_snapshots();
                 }
@@ -309,12 +330,25 @@ impl PeerSender {
     }
 
     /// Connects to the peer, secures the connection, and writes the handshake.
-    async fn connect(&self) -> Result<SecuredStream, String> {
+    async fn connect(&self) -> Result<SecuredStream, AttemptFailure> {
+        let unreachable = |error: std::io::Error| AttemptFailure::Unreachable(error.to_string());
         let attempt = async {
-            let stream = TcpStream::connect(self.address.as_str()).await?;
+            let stream = TcpStream::connect(self.address.as_str())
+                .await
+                .map_err(unreachable)?;
             // Raft messages are small and latency-bound; batching is done here instead.
-            stream.set_nodelay(true)?;
-            let mut stream = self.security.connect(stream, &self.address).await?;
+            stream.set_nodelay(true).map_err(unreachable)?;
+            let mut stream = self
+                .security
+                .connect(stream, &self.address, self.peer)
+                .await
+                .map_err(|error| match error.kind() {
+                    // Only the security says so, for a certificate naming another node.
+                    std::io::ErrorKind::PermissionDenied => {
+                        AttemptFailure::WrongIdentity(error.to_string())
+                    }
+                    _ => unreachable(error),
+                })?;
             let hello = Frame::Hello(Hello {
                 version: PROTOCOL_VERSION,
                 cluster_id: self.config.cluster_id,
@@ -323,16 +357,17 @@ impl PeerSender {
             });
             let mut buffer = Vec::new();
             encode_frame_within(&hello, self.config.frame_bytes_max, &mut buffer)
-                .map_err(std::io::Error::other)?;
-            stream.write_all(&buffer).await?;
+                .map_err(|error| AttemptFailure::Unreachable(error.to_string()))?;
+            stream.write_all(&buffer).await.map_err(unreachable)?;
             // TLS may hold written bytes back until flushed (plain TCP never does).
-            stream.flush().await?;
-            Ok::<_, std::io::Error>(stream)
+            stream.flush().await.map_err(unreachable)?;
+            Ok(stream)
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-            Ok(Ok(stream)) => Ok(stream),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!("no connection within {CONNECT_TIMEOUT:?}")),
+            Ok(outcome) => outcome,
+            Err(_) => Err(AttemptFailure::Unreachable(format!(
+                "no connection within {CONNECT_TIMEOUT:?}"
+            ))),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Mutual TLS with rustls and its ring provider: the PEM files loaded once, and each
-//! connection secured from either end.
+//! connection secured from either end, with the node named by the other end's
+//! certificate read out of it.
 
 use std::fmt::Display;
 use std::io;
@@ -7,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use raft_core::NodeId;
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
@@ -16,7 +18,8 @@ use tokio_rustls::rustls::sign::{CertifiedKey, SingleCertAndKey};
 use tokio_rustls::rustls::{self, ClientConfig, InconsistentKeys, RootCertStore, ServerConfig};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use super::SecuredStream;
+use super::identity::NodeIdentity;
+use super::{PeerProof, SecuredStream};
 use crate::transport::TlsFiles;
 
 /// How each file is named in errors.
@@ -30,17 +33,34 @@ const PRIVATE_KEY_FILE: &str = "private key file";
 pub(in crate::transport) struct TlsContext {
     acceptor: TlsAcceptor,
     connector: TlsConnector,
+    /// The cluster the peers' certificates must name.
+    cluster_id: u64,
 }
 
 impl TlsContext {
-    /// Reads and checks the files: each must hold what it should, and the key must be the
-    /// certificate's. Errors name the file and the reason, on one line.
-    pub(super) fn load(files: &TlsFiles) -> io::Result<TlsContext> {
+    /// Reads and checks the files: each must hold what it should, the key must be the
+    /// certificate's, and the certificate must name node `id` of cluster `cluster_id`.
+    /// Errors name the file and the reason, on one line.
+    pub(super) fn load(files: &TlsFiles, cluster_id: u64, id: NodeId) -> io::Result<TlsContext> {
         // The provider is given explicitly rather than installed process-wide, so that
         // what other crates of the program install (or not) does not matter.
         let provider = Arc::new(ring::default_provider());
         let roots = Arc::new(load_roots(&files.ca_certificates)?);
         let identity = Arc::new(load_identity(files, &provider)?);
+        // Every peer would refuse a certificate naming another node: better to fail here,
+        // once and plainly, than to run refused by all.
+        certificate_identity(&identity.cert)
+            .and_then(|named| named.check(cluster_id, id))
+            .map_err(|reason| {
+                invalid(
+                    &files.certificate,
+                    CERTIFICATE_FILE,
+                    format!(
+                        "this is node {} of cluster {cluster_id}, but {reason}",
+                        id.0
+                    ),
+                )
+            })?;
 
         // Built without `allow_unauthenticated`: a peer without a certificate is refused.
         let client_verifier =
@@ -60,25 +80,31 @@ impl TlsContext {
         Ok(TlsContext {
             acceptor: TlsAcceptor::from(Arc::new(server)),
             connector: TlsConnector::from(Arc::new(client)),
+            cluster_id,
         })
     }
 
-    /// Runs the server side of the handshake, which requires the peer's certificate.
-    pub(super) async fn accept(&self, stream: TcpStream) -> io::Result<SecuredStream> {
+    /// Runs the server side of the handshake, which requires the peer's certificate, and
+    /// reads the node it names (checked against the node's handshake later).
+    pub(super) async fn accept(&self, stream: TcpStream) -> io::Result<(SecuredStream, PeerProof)> {
         let stream = self
             .acceptor
             .accept(stream)
             .await
             .map_err(handshake_failed)?;
-        Ok(Box::new(stream))
+        let identity =
+            certificate_identity(stream.get_ref().1.peer_certificates().unwrap_or_default());
+        Ok((Box::new(stream), PeerProof::Certificate(identity)))
     }
 
-    /// Runs the client side of the handshake with the peer at `address`, whose
-    /// certificate must name the address's host.
+    /// Runs the client side of the handshake with node `peer` at `address`, whose
+    /// certificate must name the address's host, and `peer` of this cluster: otherwise the
+    /// connection is dropped before this node says anything on it.
     pub(super) async fn connect(
         &self,
         stream: TcpStream,
         address: &str,
+        peer: NodeId,
     ) -> io::Result<SecuredStream> {
         let name = server_name(address)?;
         let stream = self
@@ -86,7 +112,24 @@ impl TlsContext {
             .connect(name, stream)
             .await
             .map_err(handshake_failed)?;
+        certificate_identity(stream.get_ref().1.peer_certificates().unwrap_or_default())
+            .and_then(|named| named.check(self.cluster_id, peer))
+            .map_err(|reason| {
+                io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!("node {} dialled at {address}, but {reason}", peer.0),
+                )
+            })?;
         Ok(Box::new(stream))
+    }
+}
+
+/// The node named by the first certificate of `chain` (the end entity's).
+fn certificate_identity(chain: &[CertificateDer<'_>]) -> Result<NodeIdentity, String> {
+    match chain.first() {
+        Some(certificate) => NodeIdentity::of_certificate(certificate),
+        // rustls requires a certificate of both ends; kept an error rather than a panic.
+        None => Err("no certificate was presented".to_string()),
     }
 }
 
