@@ -82,8 +82,33 @@
 //! `curl -L` follows (each leader advertises its URL through the replicated log when it
 //! is elected; 503 while that is not known yet, or while leadership is being handed
 //! over). A missing key gets 404, an empty key or a request that is not HTTP 400, a value
-//! over `--max-value-bytes` 413, a request that takes longer than the request timeout
-//! 504; errors have a JSON body `{"error": "..."}`.
+//! over `--max-value-bytes` 413; errors have a JSON body `{"error": "...", "outcome":
+//! ...}`.
+//!
+//! # Outcomes
+//!
+//! A failed request says whether it took effect:
+//!
+//! - `307` and `503` (`"outcome": "not applied"`): it certainly did not (no leader here, a
+//!   transfer in progress, a backlog, a node stopping before it proposed); retrying is
+//!   safe.
+//! - `504` (`"outcome": "unknown"`): it may have (no answer within the request timeout,
+//!   or the leader stopped after proposing it, say on a storage failure: the next leader
+//!   may still commit it). Retrying a write may apply it twice, unless the write carries a
+//!   client session (below).
+//! - `409`: the request is wrong for the cluster as it is (a membership change while
+//!   another is in progress, a transfer to a learner); it did not take effect.
+//!
+//! # Exactly-once writes
+//!
+//! `POST /session` opens a client session and answers 201 `{"client_id": N}`. A PUT,
+//! DELETE or append (`POST /KEY?op=append`, which appends the body to the key's value)
+//! with the headers `Client-Id: N` and `Client-Sequence: S` (from 1, one more per new
+//! write, the same for a retry) applies at most once: a retry of the session's last write
+//! is answered 204 and applies nothing, an older write gets 409. Sessions are replicated
+//! and kept in snapshots; at most 10,000 are kept (the least recently used is evicted) and
+//! one idle for an hour of log time (leaders stamp session entries with their clock)
+//! expires; a write in an unknown or expired session gets 409 and is not applied.
 //!
 //! # Membership
 //!
@@ -165,6 +190,7 @@ mod local;
 mod machine;
 mod proposals;
 mod server;
+mod sessions;
 
 use std::process::ExitCode;
 use std::sync::Arc;

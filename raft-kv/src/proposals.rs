@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use raft_tokio::{ClientError, RaftHandle};
+use raft_tokio::{ClientError, RaftHandle, StopReason, Uncertainty};
 use tokio::sync::{mpsc, oneshot};
 
 /// The most commands proposed together: a bound on each batch's memory and on how long
@@ -55,9 +55,14 @@ impl Proposer {
         self.queue
             .send(Queued { command, reply })
             .await
-            .map_err(|_| ClientError::ShuttingDown)?;
-        // The batch task answers every command it took, unless the runtime is stopping.
-        outcome.await.unwrap_or(Err(ClientError::ShuttingDown))
+            .map_err(|_| ClientError::Stopped(StopReason::ShutDown))?;
+        // The batch task answers every command it took, unless the runtime is stopping,
+        // in which case the command may have been proposed.
+        outcome
+            .await
+            .unwrap_or(Err(ClientError::OutcomeUnknown(Uncertainty::Stopped(
+                StopReason::ShutDown,
+            ))))
     }
 }
 

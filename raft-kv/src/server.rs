@@ -14,13 +14,15 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use raft_core::{DropReason, NodeId, ReadError, Role};
-use raft_tokio::{ClientError, RaftHandle};
+use raft_core::{NodeId, Role};
+use raft_tokio::{ClientError, RaftHandle, StopReason, Uncertainty};
 use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::cli::parse_peer_address;
-use crate::machine::{Command, Query, decode_url, decode_value};
+use crate::machine::{
+    Command, Query, SessionReply, decode_session_reply, decode_url, decode_value,
+};
 use crate::proposals::Proposer;
 
 /// The largest body `POST /ID` and `POST /leader` read: a peer address or a node id is
@@ -58,10 +60,12 @@ enum Route {
     Metrics,
     Get { key: String, local: bool },
     Put { key: String },
+    Append { key: String },
     DeleteKey { key: String },
     AddNode { node: NodeId },
     RemoveNode { node: NodeId },
     TransferLeader,
+    OpenSession,
 }
 
 /// How the request names its path: `?kind=key` or `?kind=node` overrides the guess
@@ -119,13 +123,34 @@ impl Server {
             Route::Metrics => text(StatusCode::OK, self.raft.render_metrics()),
             Route::Get { key, local } => self.get(key, local).await,
             Route::Put { key } => {
+                let session = match session_headers(&parts.headers) {
+                    Ok(session) => session,
+                    Err(rejection) => return rejection.reply(),
+                };
                 let value = match read_body(body, &parts.headers, self.max_value_bytes).await {
                     Ok(value) => value,
                     Err(rejection) => return rejection.reply(),
                 };
-                self.write(Command::Put { key, value }, target).await
+                self.write(Command::Put { key, value }, session, target)
+                    .await
             }
-            Route::DeleteKey { key } => self.write(Command::Delete { key }, target).await,
+            Route::Append { key } => {
+                let session = match session_headers(&parts.headers) {
+                    Ok(session) => session,
+                    Err(rejection) => return rejection.reply(),
+                };
+                let value = match read_body(body, &parts.headers, self.max_value_bytes).await {
+                    Ok(value) => value,
+                    Err(rejection) => return rejection.reply(),
+                };
+                self.write(Command::Append { key, value }, session, target)
+                    .await
+            }
+            Route::DeleteKey { key } => match session_headers(&parts.headers) {
+                Ok(session) => self.write(Command::Delete { key }, session, target).await,
+                Err(rejection) => rejection.reply(),
+            },
+            Route::OpenSession => self.open_session(target).await,
             Route::AddNode { node } => {
                 let body = match read_body(body, &parts.headers, ADDRESS_BYTES_MAX).await {
                     Ok(body) => body,
@@ -191,10 +216,76 @@ impl Server {
         }
     }
 
-    async fn write(&self, command: Command, target: &str) -> Reply {
-        match self.within(self.proposer.propose(command.encode())).await {
-            Ok(_) => no_content(),
-            Err(error) => self.failure(error, Some(target)).await,
+    /// A put or delete; in a client session when the request named one.
+    async fn write(&self, command: Command, session: Option<(u64, u64)>, target: &str) -> Reply {
+        let Some((client, sequence)) = session else {
+            return match self.within(self.proposer.propose(command.encode())).await {
+                Ok(_) => no_content(),
+                Err(error) => self.failure(error, Some(target)).await,
+            };
+        };
+        let command = Command::InSession {
+            client,
+            sequence,
+            time_ms: wall_clock_ms(),
+            command: Box::new(command),
+        };
+        let answer = match self.within(self.proposer.propose(command.encode())).await {
+            Ok(answer) => answer,
+            Err(error) => return self.failure(error, Some(target)).await,
+        };
+        match decode_session_reply(&answer) {
+            Ok(SessionReply::Done) => no_content(),
+            Ok(SessionReply::Stale { last_sequence }) => json_reply(
+                StatusCode::CONFLICT,
+                &json!({
+                    "error": format!(
+                        "sequence {sequence} is older than the session's last write, \
+                         {last_sequence}, whose answer was given already"
+                    ),
+                    "outcome": "not applied",
+                }),
+            ),
+            Ok(SessionReply::UnknownSession) => json_reply(
+                StatusCode::CONFLICT,
+                &json!({
+                    "error": format!(
+                        "session {client} is unknown or expired: open a new one (POST \
+                         /session); this request was not applied, and whether an earlier \
+                         attempt of it was cannot be told"
+                    ),
+                    "outcome": "not applied",
+                }),
+            ),
+            Ok(other) => json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("unexpected answer to a session write: {other:?}"),
+            ),
+            Err(error) => json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("the state machine's answer does not decode: {error}"),
+            ),
+        }
+    }
+
+    /// `POST /session`: opens a client session and answers 201 with its id, `{"client_id":
+    /// N}`. Writes that carry the id and a sequence number apply exactly once.
+    async fn open_session(&self, target: &str) -> Reply {
+        let command = Command::OpenSession {
+            time_ms: wall_clock_ms(),
+        };
+        let answer = match self.within(self.proposer.propose(command.encode())).await {
+            Ok(answer) => answer,
+            Err(error) => return self.failure(error, Some(target)).await,
+        };
+        match decode_session_reply(&answer) {
+            Ok(SessionReply::Opened { client }) => {
+                json_reply(StatusCode::CREATED, &json!({ "client_id": client }))
+            }
+            other => json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("unexpected answer to opening a session: {other:?}"),
+            ),
         }
     }
 
@@ -213,8 +304,8 @@ impl Server {
             self.raft.add_voter(node, address.clone(), CATCH_UP),
         )
         .await
-        .unwrap_or(Err(ClientError::Timeout));
-        if outcome == Err(ClientError::Timeout) {
+        .unwrap_or(Err(ClientError::OutcomeUnknown(Uncertainty::Timeout)));
+        if outcome == Err(ClientError::OutcomeUnknown(Uncertainty::Timeout)) {
             // As in raftexample, the node may be started after the POST: it stays a
             // learner (it cannot cost the quorum) and is promoted once it has caught up.
             self.promote_when_caught_up(node, address);
@@ -240,7 +331,7 @@ impl Server {
                         tracing::info!(%node, "learner caught up and promoted to voter");
                         return;
                     }
-                    Err(ClientError::Timeout) => {}
+                    Err(ClientError::OutcomeUnknown(Uncertainty::Timeout)) => {}
                     Err(error) => {
                         tracing::info!(%node, %error, "stopped trying to promote the learner");
                         return;
@@ -322,12 +413,16 @@ impl Server {
                 );
             }
             if tokio::time::Instant::now() >= give_up {
-                return self.failure(ClientError::Timeout, None).await;
+                return self
+                    .failure(ClientError::OutcomeUnknown(Uncertainty::Timeout), None)
+                    .await;
             }
             tokio::select! {
                 changed = roles.changed() => {
                     if changed.is_err() {
-                        return self.failure(ClientError::ShuttingDown, None).await;
+                        return self
+                            .failure(ClientError::Stopped(StopReason::ShutDown), None)
+                            .await;
                     }
                 }
                 () = tokio::time::sleep(TRANSFER_POLL) => {}
@@ -349,26 +444,39 @@ impl Server {
     ) -> Result<T, ClientError> {
         tokio::time::timeout(self.request_timeout, request)
             .await
-            .unwrap_or(Err(ClientError::Timeout))
+            .unwrap_or(Err(ClientError::OutcomeUnknown(Uncertainty::Timeout)))
     }
 
     /// The reply for a failed raft request. A write refused by a follower (`redirect`
     /// names its path and query) is redirected to the leader's HTTP URL.
+    ///
+    /// The status says what the client may conclude: 503 (and 307) when the request
+    /// certainly did not take effect, so that a retry is safe; 504 with `"outcome":
+    /// "unknown"` when it may have (a retried write may then apply twice, unless it carries
+    /// a client session); 409 for a request that is wrong for the cluster as it is.
     async fn failure(&self, error: ClientError, redirect: Option<&str>) -> Reply {
         let status = match &error {
             ClientError::NotLeader { leader, .. } => match redirect {
                 Some(target) => return self.redirect(*leader, target).await,
                 None => StatusCode::SERVICE_UNAVAILABLE,
             },
-            ClientError::Timeout | ClientError::OutcomeUnknown => StatusCode::GATEWAY_TIMEOUT,
-            ClientError::Refused(reason) if is_transient(reason) => StatusCode::SERVICE_UNAVAILABLE,
-            ClientError::Refused(_) => StatusCode::CONFLICT,
-            ClientError::Superseded | ClientError::ShuttingDown | ClientError::StorageFailed(_) => {
+            ClientError::OutcomeUnknown(_) => {
+                return json_reply(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    &json!({ "error": error.to_string(), "outcome": "unknown" }),
+                );
+            }
+            ClientError::Refused(refusal) if refusal.is_transient() => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ClientError::Refused(_) => StatusCode::CONFLICT,
+            ClientError::Superseded | ClientError::Stopped(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        json_error(status, &error.to_string())
+        json_reply(
+            status,
+            &json!({ "error": error.to_string(), "outcome": "not applied" }),
+        )
     }
 
     /// `307 Temporary Redirect` to the leader's advertised HTTP URL, or 503 when it is not
@@ -430,18 +538,48 @@ impl Server {
     }
 }
 
-/// Whether a refusal passes by itself (a leadership transfer in progress, too much
-/// pending): worth a retry, unlike a request that conflicts with the cluster's state.
-/// raft-tokio's refusals carry only their reason as text, which is raft-core's error
-/// text.
-fn is_transient(reason: &str) -> bool {
-    [
-        DropReason::LeadershipTransfer.to_string(),
-        DropReason::UncommittedLimit.to_string(),
-        ReadError::TooManyPending.to_string(),
-    ]
-    .iter()
-    .any(|transient| reason.contains(transient.as_str()))
+/// The header naming a client session (from `POST /session`).
+const CLIENT_ID_HEADER: &str = "client-id";
+/// The header numbering a write within its session: 1 for the first, one more for each
+/// new write, the same for a retry.
+const CLIENT_SEQUENCE_HEADER: &str = "client-sequence";
+
+/// The session and sequence number a write names in its headers, both or neither.
+fn session_headers(headers: &HeaderMap) -> Result<Option<(u64, u64)>, Rejection> {
+    let number = |name: &str| -> Result<Option<u64>, Rejection> {
+        let Some(value) = headers.get(name) else {
+            return Ok(None);
+        };
+        match value
+            .to_str()
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+        {
+            Some(number) if number > 0 => Ok(Some(number)),
+            _ => Err(Rejection::new(
+                StatusCode::BAD_REQUEST,
+                format!("the {name} header must be a number from 1"),
+            )),
+        }
+    };
+    match (number(CLIENT_ID_HEADER)?, number(CLIENT_SEQUENCE_HEADER)?) {
+        (None, None) => Ok(None),
+        (Some(client), Some(sequence)) => Ok(Some((client, sequence))),
+        _ => Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            format!("the {CLIENT_ID_HEADER} and {CLIENT_SEQUENCE_HEADER} headers go together"),
+        )),
+    }
+}
+
+/// This node's wall-clock time in milliseconds since the Unix epoch, stamped on session
+/// entries by the leader that proposes them: the log's clock (never a replica's own).
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 /// Maps a method and URI to a route, or to the error reply for a request that names
@@ -456,6 +594,7 @@ fn route(method: &Method, uri: &Uri) -> Result<Route, Rejection> {
     };
     let mut kind = Kind::Guess;
     let mut local = false;
+    let mut append = false;
     for parameter in uri.query().unwrap_or("").split('&') {
         if parameter.is_empty() {
             continue;
@@ -466,6 +605,10 @@ fn route(method: &Method, uri: &Uri) -> Result<Route, Rejection> {
             ("consistency", "linearizable") => local = false,
             ("kind", "key") => kind = Kind::Key,
             ("kind", "node") => kind = Kind::Node,
+            ("op", "append") => append = true,
+            ("op", _) => {
+                return Err(Rejection::new(StatusCode::BAD_REQUEST, "op must be append"));
+            }
             ("consistency", _) => {
                 return Err(Rejection::new(
                     StatusCode::BAD_REQUEST,
@@ -508,8 +651,10 @@ fn route(method: &Method, uri: &Uri) -> Result<Route, Rejection> {
             node: node_id(name)?,
         }),
         Method::DELETE => Ok(Route::DeleteKey { key: key()? }),
+        Method::POST if append && kind != Kind::Node => Ok(Route::Append { key: key()? }),
         Method::POST if kind == Kind::Key => Err(method_not_allowed("POST")),
         Method::POST if kind == Kind::Guess && name == "leader" => Ok(Route::TransferLeader),
+        Method::POST if kind == Kind::Guess && name == "session" => Ok(Route::OpenSession),
         Method::POST if name.is_empty() => Err(Rejection::new(
             StatusCode::BAD_REQUEST,
             "POST /ID adds node ID: the node id is missing",
@@ -574,7 +719,9 @@ pub(crate) async fn advertise_when_leading(raft: RaftHandle, url: String) {
         if info.role == Role::Leader && advertised_term != Some(info.term) {
             match advertise(&raft, &url).await {
                 Ok(()) => advertised_term = Some(info.term),
-                Err(ClientError::ShuttingDown | ClientError::StorageFailed(_)) => return,
+                Err(
+                    ClientError::Stopped(_) | ClientError::OutcomeUnknown(Uncertainty::Stopped(_)),
+                ) => return,
                 Err(error) => {
                     // Retried while this node still leads the same term.
                     tracing::debug!(%error, "advertising the HTTP URL failed; retrying");
@@ -606,7 +753,7 @@ async fn advertise(raft: &RaftHandle, url: &str) -> Result<(), ClientError> {
     };
     tokio::time::timeout(Duration::from_secs(5), raft.propose(command.encode()))
         .await
-        .unwrap_or(Err(ClientError::Timeout))?;
+        .unwrap_or(Err(ClientError::OutcomeUnknown(Uncertainty::Timeout)))?;
     tracing::info!(%url, "advertised this leader's HTTP URL");
     Ok(())
 }
@@ -691,6 +838,15 @@ mod tests {
     // /metrics are reserved for GET.
     #[test]
     fn routes() {
+        assert_eq!(routed(Method::POST, "/session"), Ok(Route::OpenSession));
+        assert_eq!(
+            routed(Method::POST, "/12?op=append"),
+            Ok(Route::Append { key: "12".into() })
+        );
+        assert_eq!(
+            routed(Method::POST, "/k?op=prepend"),
+            Err(StatusCode::BAD_REQUEST)
+        );
         assert_eq!(routed(Method::GET, "/status"), Ok(Route::Status));
         assert_eq!(routed(Method::GET, "/metrics"), Ok(Route::Metrics));
         assert_eq!(
@@ -764,11 +920,13 @@ mod tests {
     // Refusals that pass by themselves are told apart from conflicts.
     #[test]
     fn transient_refusals() {
-        let transfer = raft_core::ProposeError::ProposalDropped {
+        use raft_core::{DropReason, ProposeError, ReadError};
+        use raft_tokio::Refusal;
+        let transfer = ProposeError::ProposalDropped {
             reason: DropReason::LeadershipTransfer,
         };
-        assert!(is_transient(&transfer.to_string()));
-        assert!(is_transient(&ReadError::TooManyPending.to_string()));
-        assert!(!is_transient("node 9 is not a member"));
+        assert!(Refusal::Proposal(transfer).is_transient());
+        assert!(Refusal::Read(ReadError::TooManyPending).is_transient());
+        assert!(!Refusal::NotMember(NodeId(9)).is_transient());
     }
 }

@@ -144,10 +144,15 @@ fn a_fourth_node_joins_and_serves_reads() {
 
     cluster.expect_value(newcomer, "/before?consistency=local", "joined");
     cluster.expect_value(newcomer, "/before", "joined");
+    // Added before it started (202), it is promoted once it has caught up.
     let leader = cluster.leader();
-    let status = get(cluster.nodes[leader].http_port, "/status").expect("status");
-    let voters = status.json()["voters"].clone();
-    assert_eq!(voters, serde_json::json!([1, 2, 3, 4]), "{}", status.text());
+    common::eventually("node 4 promoted", || {
+        let status = get(cluster.nodes[leader].http_port, "/status")?;
+        match status.json()["voters"].clone() {
+            voters if voters == serde_json::json!([1, 2, 3, 4]) => Ok(()),
+            voters => Err(voters.to_string()),
+        }
+    });
 
     // Writes through the newcomer are redirected to the leader.
     cluster.write(newcomer, "PUT", "/after", b"yes");

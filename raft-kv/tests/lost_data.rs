@@ -96,7 +96,7 @@ fn a_node_that_lost_its_data_cannot_elect_a_stale_leader() {
         .read_to_string(&mut log)
         .expect("readable log");
     assert!(
-        log.contains("vote refused") && log.contains("store is new"),
+        log.contains("vote refused") && log.contains("the store holds no entry"),
         "the blank node did not say why it holds back"
     );
 

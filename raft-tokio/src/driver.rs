@@ -18,7 +18,7 @@ use raft_core::{
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use crate::handle::{ClientError, RoleInfo, StartError};
+use crate::handle::{ClientError, Refusal, RoleInfo, StartError, StopReason, Uncertainty};
 use crate::machine::{
     Applier, ApplyDone, ApplyJob, LogCommand, ProposalReply, SnapshotEnvelope, StateMachine,
     spawn_apply_thread,
@@ -229,6 +229,17 @@ pub(crate) async fn start<M: StateMachine, S: LogStore>(
         shutdown: None,
     };
     let span = tracing::info_span!("raft", node = id.0);
+    if fresh {
+        // Said once the start has succeeded, so that a failed start is one line.
+        span.in_scope(|| {
+            tracing::info!(
+                "the store holds no entry: this node founds a new cluster, or, if its \
+                 cluster has written entries already, holds back its vote until a leader has \
+                 sent it the log (it may have lost its data: then remove it from the cluster \
+                 and start it again as a joining node on a fresh store)"
+            );
+        });
+    }
     tokio::spawn(driver.run().instrument(span));
     Ok(StartedParts {
         id,
@@ -281,15 +292,6 @@ fn recover_identified<S: LogStore>(
             expected: claimed,
         }),
         None => {
-            if blank && !claimed.joined {
-                tracing::info!(
-                    cluster = claimed.cluster_id,
-                    "the store is new: this node founds a new cluster, or, if its cluster has \
-                     written entries already, holds back its vote until a leader has sent it \
-                     the log (it may have lost its data: then remove it from the cluster and \
-                     start it again as a joining node on a fresh store)"
-                );
-            }
             store.record_identity(claimed)?;
             Ok(IdentifiedStore {
                 stored,
@@ -519,16 +521,19 @@ impl Driver {
             }
         })
         .await;
-        let error = if outcome.is_ok() {
-            ClientError::ShuttingDown
+        let stop = if outcome.is_ok() {
+            StopReason::ShutDown
         } else {
-            ClientError::StorageFailed(reason.clone())
+            StopReason::StorageFailed(reason.clone())
         };
+        // The waiting proposals are in the log: another leader may still commit them.
+        let unknown = ClientError::OutcomeUnknown(Uncertainty::Stopped(stop.clone()));
         for (_, (_, reply)) in std::mem::take(&mut self.proposals) {
-            let _ = reply.send(Err(error.clone()));
+            let _ = reply.send(Err(unknown.clone()));
         }
+        // A read changes nothing: it simply did not happen.
         for (_, (_, reply)) in std::mem::take(&mut self.reads) {
-            let _ = reply.send(Err(error.clone()));
+            let _ = reply.send(Err(ClientError::Stopped(stop.clone())));
         }
         self.stopped.send_replace(Some(reason));
         if let Some(stopping) = self.shutdown.take() {
@@ -645,10 +650,10 @@ impl Driver {
         let limit = self.options.transport.frame_bytes_max / 2;
         if encoded.len() > limit {
             Metrics::bump(&self.metrics.proposals_refused);
-            let _ = reply.send(Err(ClientError::Refused(format!(
-                "a command of {} bytes is over the limit of {limit} bytes",
-                encoded.len()
-            ))));
+            let _ = reply.send(Err(ClientError::Refused(Refusal::TooLarge {
+                bytes: encoded.len(),
+                limit,
+            })));
             return;
         }
         match self.node.propose(encoded) {
@@ -662,7 +667,7 @@ impl Driver {
             }
             Err(error) => {
                 Metrics::bump(&self.metrics.proposals_refused);
-                let _ = reply.send(Err(ClientError::Refused(error.to_string())));
+                let _ = reply.send(Err(ClientError::Refused(Refusal::Proposal(error))));
             }
         }
     }
@@ -680,7 +685,7 @@ impl Driver {
                     let _ = reply.send(Err(self.not_leader()));
                 }
                 Err(error) => {
-                    let _ = reply.send(Err(ClientError::Refused(error.to_string())));
+                    let _ = reply.send(Err(ClientError::Refused(Refusal::Read(error))));
                 }
             },
             Command::ReadLocal { query, reply } => self.send_apply(ApplyJob::Query {
@@ -711,14 +716,14 @@ impl Driver {
                     let _ = reply.send(Err(self.not_leader()));
                 }
                 Err(error) => {
-                    let _ = reply.send(Err(ClientError::Refused(error.to_string())));
+                    let _ = reply.send(Err(ClientError::Refused(Refusal::Membership(error))));
                 }
             },
             Command::TransferLeader { target, reply } => {
                 let outcome = match self.node.transfer_leader(target) {
                     Ok(()) => Ok(()),
                     Err(TransferError::NotLeader { .. }) => Err(self.not_leader()),
-                    Err(error) => Err(ClientError::Refused(error.to_string())),
+                    Err(error) => Err(ClientError::Refused(Refusal::Transfer(error))),
                 };
                 let _ = reply.send(outcome);
             }
@@ -870,7 +875,9 @@ impl Driver {
                     let covered = snapshot.last_included.index;
                     let later = self.proposals.split_off(&covered.next());
                     for (_, (_, reply)) in std::mem::replace(&mut self.proposals, later) {
-                        let _ = reply.send(Err(ClientError::OutcomeUnknown));
+                        let _ = reply.send(Err(ClientError::OutcomeUnknown(
+                            Uncertainty::CoveredBySnapshot,
+                        )));
                     }
                     self.send_apply(ApplyJob::Restore {
                         snapshot: *snapshot,
@@ -960,7 +967,11 @@ fn forward_unit(
     tokio::spawn(async move {
         let outcome = match answer.await {
             Ok(outcome) => outcome.map(|_| ()),
-            Err(_) => Err(ClientError::ShuttingDown),
+            // The driver answers every proposal before it stops; one it dropped unanswered
+            // was in the log.
+            Err(_) => Err(ClientError::OutcomeUnknown(Uncertainty::Stopped(
+                StopReason::ShutDown,
+            ))),
         };
         let _ = reply.send(outcome);
     });

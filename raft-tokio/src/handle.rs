@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use raft_core::{NodeId, RecoveryError, Role, Status, Term};
+use raft_core::{
+    MembershipError, NodeId, ProposeError, ReadError, RecoveryError, Role, Status, Term,
+    TransferError,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::driver::{self, Command};
@@ -15,11 +18,19 @@ use crate::options::NodeOptions;
 use crate::storage::{LogStore, StorageError, StoreIdentity};
 use crate::transport::{AddressBook, JoinError, TransportCounters};
 
-/// Why a request through the handle failed.
+/// Why a request through the handle failed, sorted by what the caller may conclude: the
+/// request certainly did not take effect (retrying it is safe), or it may have.
+///
+/// Certainly not applied: [`NotLeader`](ClientError::NotLeader),
+/// [`Refused`](ClientError::Refused), [`Superseded`](ClientError::Superseded) and
+/// [`Stopped`](ClientError::Stopped). Perhaps applied:
+/// [`OutcomeUnknown`](ClientError::OutcomeUnknown); a retried write may then apply twice
+/// unless the application makes it idempotent (raft-kv's client sessions do).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// This node does not lead; ask the leader (its address when known).
+    /// This node does not lead; ask the leader (its address when known). Nothing was
+    /// proposed.
     #[error("not the leader (leader: {})", describe_leader(*.leader, .address.as_deref()))]
     NotLeader {
         /// The leader this node knows of.
@@ -27,27 +38,101 @@ pub enum ClientError {
         /// Where it listens for peers, from the replicated address book.
         address: Option<String>,
     },
+    /// The node refused the request before it entered the log, for the reason given.
+    #[error("refused: {0}")]
+    Refused(Refusal),
     /// The proposal's entry was overwritten by another leader's, or leadership changed
     /// before a read was confirmed: it certainly did not take effect; try again.
     #[error("superseded by a change of leader; it did not take effect")]
     Superseded,
-    /// The outcome is unknown: the entry may or may not have been committed (the node
-    /// learned the log from a snapshot instead of applying the entry itself).
-    #[error("the outcome is unknown")]
-    OutcomeUnknown,
-    /// The node refused the request (too many pending, a transfer or a membership change
-    /// in progress, an invalid request); the reason is given.
-    #[error("refused: {0}")]
-    Refused(String),
-    /// No answer within the time the caller allowed.
-    #[error("timed out")]
-    Timeout,
-    /// The node is shutting down or has stopped.
+    /// The node stopped, or had stopped, before the request entered the log.
+    #[error("{0}; the request did not take effect")]
+    Stopped(StopReason),
+    /// The request may or may not have taken effect.
+    #[error("the outcome is unknown: {0}")]
+    OutcomeUnknown(Uncertainty),
+}
+
+impl ClientError {
+    /// Whether the request may have taken effect although it failed: retrying a write is
+    /// then not safe unless the write is idempotent.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, ClientError::OutcomeUnknown(_))
+    }
+
+    /// The request timed out: the outcome is unknown.
+    pub(crate) const TIMEOUT: ClientError = ClientError::OutcomeUnknown(Uncertainty::Timeout);
+}
+
+/// Why the node refused a request before it entered the log.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The core refused the proposal (a leadership transfer is in progress, too many
+    /// uncommitted bytes).
+    #[error(transparent)]
+    Proposal(ProposeError),
+    /// A read could not be taken (too many pending).
+    #[error(transparent)]
+    Read(ReadError),
+    /// A membership change could not be made.
+    #[error(transparent)]
+    Membership(MembershipError),
+    /// A leadership transfer could not be started.
+    #[error(transparent)]
+    Transfer(TransferError),
+    /// The command is larger than one peer frame could carry.
+    #[error("a command of {bytes} bytes is over the limit of {limit} bytes")]
+    TooLarge {
+        /// The encoded command's size.
+        bytes: usize,
+        /// The largest accepted.
+        limit: usize,
+    },
+    /// The node named is not a member of the cluster.
+    #[error("{0} is not a member")]
+    NotMember(NodeId),
+}
+
+impl Refusal {
+    /// Whether the refusal is momentary (a transfer in progress, a backlog), so that the
+    /// same request is likely to succeed if retried shortly, rather than a request that is
+    /// wrong for the cluster as it is.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Refusal::Proposal(ProposeError::ProposalDropped { .. })
+                | Refusal::Read(ReadError::TooManyPending)
+                | Refusal::Membership(MembershipError::TransferInProgress)
+        )
+    }
+}
+
+/// Why a node stopped.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// It was shut down.
     #[error("the node is shutting down")]
-    ShuttingDown,
-    /// The node's storage failed; it stopped.
+    ShutDown,
+    /// Its storage failed.
     #[error("storage failed: {0}")]
     StorageFailed(String),
+}
+
+/// Why the outcome of a request is unknown.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Uncertainty {
+    /// No answer within the time the caller allowed: the entry may commit later.
+    #[error("timed out")]
+    Timeout,
+    /// The node stopped after the request entered its log: another leader may commit it.
+    #[error("{0} after the request entered the log")]
+    Stopped(StopReason),
+    /// The node learned the log from a snapshot instead of applying the entry itself.
+    #[error("the entry was covered by a snapshot")]
+    CoveredBySnapshot,
 }
 
 fn describe_leader(leader: Option<NodeId>, address: Option<&str>) -> String {
@@ -162,23 +247,27 @@ impl RaftHandle {
             self.commands
                 .send(make(reply))
                 .await
-                .map_err(|_| self.stopped_error())?;
-            answer.await.map_err(|_| self.stopped_error())?
+                .map_err(|_| ClientError::Stopped(self.stop_reason()))?;
+            // The driver answers every request it took before it stops; an answer that
+            // never comes may follow a proposal.
+            answer.await.map_err(|_| {
+                ClientError::OutcomeUnknown(Uncertainty::Stopped(self.stop_reason()))
+            })?
         };
         match self.timeout {
             Some(timeout) => tokio::time::timeout(timeout, request)
                 .await
-                .map_err(|_| ClientError::Timeout)?,
+                .map_err(|_| ClientError::TIMEOUT)?,
             None => request.await,
         }
     }
 
-    fn stopped_error(&self) -> ClientError {
+    fn stop_reason(&self) -> StopReason {
         match self.stopped.borrow().as_ref() {
             Some(reason) if reason.starts_with("storage") => {
-                ClientError::StorageFailed(reason.clone())
+                StopReason::StorageFailed(reason.clone())
             }
-            _ => ClientError::ShuttingDown,
+            _ => StopReason::ShutDown,
         }
     }
 
@@ -261,7 +350,7 @@ impl RaftHandle {
                 break;
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(ClientError::Timeout);
+                return Err(ClientError::TIMEOUT);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -277,7 +366,7 @@ impl RaftHandle {
         let mut voters = status.membership.voters.clone();
         let mut learners = status.membership.learners.clone();
         if !voters.remove(&node) && !learners.remove(&node) {
-            return Err(ClientError::Refused(format!("{node} is not a member")));
+            return Err(ClientError::Refused(Refusal::NotMember(node)));
         }
         self.change_membership(voters, learners).await
     }

@@ -28,6 +28,8 @@ mod options;
 pub mod storage;
 pub mod transport;
 
-pub use handle::{ClientError, RaftHandle, RoleInfo, StartError, start};
+pub use handle::{
+    ClientError, RaftHandle, Refusal, RoleInfo, StartError, StopReason, Uncertainty, start,
+};
 pub use machine::StateMachine;
 pub use options::NodeOptions;

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use raft_core::{Config, NodeId};
 use raft_tokio::storage::{LogStore, MemoryLogStore, RedbLogStore};
 use raft_tokio::transport::AddressBook;
-use raft_tokio::{ClientError, NodeOptions, RaftHandle, start};
+use raft_tokio::{ClientError, NodeOptions, RaftHandle, Refusal, StopReason, Uncertainty, start};
 
 mod common;
 
@@ -348,7 +348,7 @@ async fn graceful_shutdown_hands_leadership_over() {
         .expect("the remaining two commit");
     assert_eq!(
         leader.propose(put("a", "3")).await,
-        Err(ClientError::ShuttingDown)
+        Err(ClientError::Stopped(StopReason::ShutDown))
     );
     for handle in others {
         handle.shutdown().await;
@@ -375,7 +375,7 @@ async fn a_proposal_without_a_quorum_times_out() {
     assert!(
         matches!(
             outcome,
-            Err(ClientError::Timeout | ClientError::NotLeader { .. })
+            Err(ClientError::OutcomeUnknown(Uncertainty::Timeout) | ClientError::NotLeader { .. })
         ),
         "{outcome:?}"
     );
@@ -389,15 +389,16 @@ async fn impossible_requests_are_refused() {
     let handles = start_memory_cluster(3, 8 * 1024 * 1024).await;
     let all: Vec<&RaftHandle> = handles.iter().collect();
     let leader = handles[leader_of(&all).await].clone();
-    let huge = Bytes::from(vec![b'x'; 9 * 1024 * 1024]);
+    let huge_bytes = 9 * 1024 * 1024;
+    let huge = Bytes::from(vec![b'x'; huge_bytes]);
     let refused = leader.propose(huge).await;
     assert!(
-        matches!(&refused, Err(ClientError::Refused(reason)) if reason.contains("over the limit")),
+        matches!(&refused, Err(ClientError::Refused(Refusal::TooLarge { limit, .. })) if *limit < huge_bytes),
         "{refused:?}"
     );
     let refused = leader.remove(NodeId(77)).await;
     assert!(
-        matches!(&refused, Err(ClientError::Refused(reason)) if reason.contains("not a member")),
+        refused == Err(ClientError::Refused(Refusal::NotMember(NodeId(77)))),
         "{refused:?}"
     );
     leader
@@ -420,7 +421,10 @@ async fn a_node_that_never_catches_up_stays_a_learner() {
     let outcome = leader
         .add_voter(NodeId(9), absent, Duration::from_millis(200))
         .await;
-    assert_eq!(outcome, Err(ClientError::Timeout));
+    assert_eq!(
+        outcome,
+        Err(ClientError::OutcomeUnknown(Uncertainty::Timeout))
+    );
     let status = leader.status().await.expect("status");
     assert!(status.membership.learners.contains(&NodeId(9)));
     assert!(!status.membership.voters.contains(&NodeId(9)));

@@ -10,7 +10,9 @@ use bytes::Bytes;
 use raft_core::{Config, Index, Message, MessageBody, NodeId, SnapshotTransfer, Term};
 use raft_tokio::storage::MemoryLogStore;
 use raft_tokio::transport::{InProcessNetwork, Inbound, JoinError, TransportCounters};
-use raft_tokio::{ClientError, NodeOptions, RaftHandle, StartError, start};
+use raft_tokio::{
+    ClientError, NodeOptions, RaftHandle, StartError, StopReason, Uncertainty, start,
+};
 use tokio::sync::mpsc;
 
 mod common;
@@ -156,7 +158,7 @@ async fn a_cut_off_leader_is_replaced_and_catches_up() {
     assert!(
         matches!(
             stranded,
-            Err(ClientError::Timeout | ClientError::NotLeader { .. })
+            Err(ClientError::OutcomeUnknown(Uncertainty::Timeout) | ClientError::NotLeader { .. })
         ),
         "{stranded:?}"
     );
@@ -404,4 +406,52 @@ async fn endpoints_deliver_drop_and_report() {
         network.nodes().into_iter().collect::<Vec<_>>(),
         vec![NodeId(2)]
     );
+}
+
+// A leader whose storage fails after it has sent an entry to its followers cannot say
+// whether the entry will commit: the next leader may commit it. Its waiting proposal is
+// answered "outcome unknown", never "not applied", and here the next leader does commit it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_stopped_by_its_storage_answers_its_proposals_outcome_unknown() {
+    let network = InProcessNetwork::new();
+    let stores: Vec<MemoryLogStore> = (0..3).map(|_| MemoryLogStore::new()).collect();
+    let mut handles = Vec::new();
+    for (id, store) in (1..=3).zip(&stores) {
+        let handle = start(
+            options(&network, id, 3, 8 * 1024 * 1024),
+            store.clone(),
+            Register::default(),
+        )
+        .await
+        .expect("the node starts");
+        handles.push(handle);
+    }
+    let all: Vec<&RaftHandle> = handles.iter().collect();
+    let leader = agreed_leader(&all).await.clone();
+    within("a proposal", leader.propose(put("k", "before")))
+        .await
+        .expect("committed");
+    let position = handles
+        .iter()
+        .position(|handle| handle.id() == leader.id())
+        .expect("the leader is a member");
+    stores[position].set_failing(true);
+    let outcome = within("the failed proposal", leader.propose(put("k", "during"))).await;
+    match &outcome {
+        Err(
+            error @ ClientError::OutcomeUnknown(Uncertainty::Stopped(StopReason::StorageFailed(_))),
+        ) => assert!(error.outcome_unknown()),
+        other => panic!("expected an unknown outcome after a storage failure, got {other:?}"),
+    }
+    // The followers had the entry: one of them leads next and commits it.
+    let others: Vec<&RaftHandle> = handles
+        .iter()
+        .filter(|handle| handle.id() != leader.id())
+        .collect();
+    let next = agreed_leader(&others).await;
+    let value = within("a read", next.read(Bytes::from_static(b"k")))
+        .await
+        .expect("a linearizable read");
+    assert_eq!(value, Bytes::from_static(b"during"));
+    shutdown_all(&handles).await;
 }

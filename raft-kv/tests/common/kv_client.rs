@@ -110,7 +110,12 @@ impl Client {
                     port = split_location(location).0;
                     continue;
                 }
-                Ok(reply) if reply.status == 503 || reply.status == 504 => {
+                // 503 promises the write did not take effect: recorded so, the checker
+                // holds the server to it.
+                Ok(reply) if reply.status == 503 => {
+                    self.record(call.clone(), Outcome::Fail, invoke);
+                }
+                Ok(reply) if reply.status == 504 => {
                     self.record(call.clone(), Outcome::Unknown, invoke);
                 }
                 Ok(reply) => panic!(

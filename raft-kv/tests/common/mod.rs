@@ -257,7 +257,23 @@ pub fn send(
     body: &[u8],
     patience: Duration,
 ) -> Result<Reply, Failure> {
-    let answer = raw_within(port, &request_bytes(port, method, target, body), patience)?;
+    send_with_headers(port, method, target, &[], body, patience)
+}
+
+/// [`send`], with extra headers.
+pub fn send_with_headers(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    patience: Duration,
+) -> Result<Reply, Failure> {
+    let answer = raw_within(
+        port,
+        &request_bytes(port, method, target, headers, body),
+        patience,
+    )?;
     parse_reply(&answer).ok_or_else(|| {
         Failure::Lost(std::io::Error::other(format!(
             "unparsable answer {:?}",
@@ -266,9 +282,19 @@ pub fn send(
     })
 }
 
-fn request_bytes(port: u16, method: &str, target: &str, body: &[u8]) -> Vec<u8> {
+fn request_bytes(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Vec<u8> {
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let mut bytes = format!(
-        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n{extra}Content-Length: {}\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -292,7 +318,7 @@ pub fn metric(port: u16, name: &str) -> Result<u64, String> {
 
 /// One HTTP/1.1 request on a fresh connection (`Connection: close`).
 pub fn request(port: u16, method: &str, target: &str, body: &[u8]) -> Result<Reply, String> {
-    let bytes = request_bytes(port, method, target, body);
+    let bytes = request_bytes(port, method, target, &[], body);
     let answer =
         raw(port, &bytes).map_err(|error| format!("{method} {target} on :{port}: {error}"))?;
     parse_reply(&answer).ok_or_else(|| {
