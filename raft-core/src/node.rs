@@ -196,6 +196,10 @@ impl Node {
                 RoleState::Leader(leader) => leader.follower_statuses(shared),
                 _ => Vec::new(),
             },
+            transfer: match &self.role {
+                RoleState::Leader(leader) => leader.transfer_status(shared),
+                _ => None,
+            },
         }
     }
 
@@ -592,7 +596,11 @@ impl Node {
     /// campaign at once. Proposals are refused with
     /// [`DropReason::LeadershipTransfer`](crate::DropReason::LeadershipTransfer) meanwhile.
     /// If the target has not taken over within an election timeout, the transfer is
-    /// abandoned and this node goes on leading.
+    /// abandoned and this node goes on leading; [`Status::transfer`] shows the ticks left.
+    ///
+    /// Asking again for the target of the transfer in progress changes nothing (its
+    /// deadline stays that of the first request); asking for another target is refused
+    /// with [`TransferError::TransferInProgress`] until the first transfer ends.
     pub fn transfer_leader(&mut self, target: NodeId) -> Result<(), TransferError> {
         let _span = self.span("transfer_leader");
         match &mut self.role {

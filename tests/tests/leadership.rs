@@ -4,7 +4,9 @@
 mod common;
 
 use common::n;
-use raft_core::{DropReason, MessageBody, ProposeError, Role, TransferError};
+use raft_core::{
+    DropReason, Event, MessageBody, ProposeError, Role, TransferError, TransferStatus,
+};
 use raft_tests::Cluster;
 
 fn rounds(cluster: &mut Cluster, count: usize) {
@@ -172,6 +174,75 @@ fn transfer_to_an_unreachable_node_aborts() {
     cluster
         .propose(n(1), b"again")
         .expect("proposals are accepted again");
+}
+
+// Retrying a transfer keeps its first deadline: a client that asks again every few ticks
+// toward an unreachable target still sees the transfer abandoned after one election timeout,
+// once, and proposals accepted again; the leader's status counts the ticks down meanwhile.
+#[test]
+fn retried_transfer_keeps_its_first_deadline() {
+    let mut cluster = Cluster::new(3);
+    cluster.elect(n(1));
+    cluster.isolate(n(3));
+    cluster.take_events();
+    let term = cluster.node(n(1)).term();
+    cluster.transfer_leader(n(1), n(3)).expect("n3 is a voter");
+    let election_ticks = 10; // the default minimum election timeout
+    for tick in 1..election_ticks {
+        rounds(&mut cluster, 1);
+        assert_eq!(
+            cluster.node(n(1)).status().transfer,
+            Some(TransferStatus {
+                target: n(3),
+                remaining_ticks: election_ticks - tick,
+                // n3 held the whole log when it was cut off: TimeoutNow went out, and was lost.
+                timeout_now_sent: true,
+            }),
+            "after {tick} ticks"
+        );
+        if tick % 3 == 0 {
+            cluster
+                .transfer_leader(n(1), n(3))
+                .expect("a repeat is accepted");
+        }
+    }
+    rounds(&mut cluster, 1);
+    assert_eq!(cluster.node(n(1)).status().transfer, None, "abandoned");
+    let aborted: Vec<_> = cluster
+        .take_events()
+        .into_iter()
+        .filter(|(_, event)| matches!(event, Event::TransferAborted { .. }))
+        .collect();
+    assert_eq!(aborted, [(n(1), Event::TransferAborted { target: n(3) })]);
+    assert_eq!(cluster.node(n(1)).role(), Role::Leader);
+    assert_eq!(cluster.node(n(1)).term(), term);
+    cluster
+        .propose(n(1), b"again")
+        .expect("proposals are accepted again");
+}
+
+// While a transfer runs, a transfer to another target is refused (the first target may
+// already be campaigning) and the first one's deadline stands; once it ends, the other
+// target can be asked for.
+#[test]
+fn transfer_to_another_target_waits_for_the_first() {
+    let mut cluster = Cluster::new(3);
+    cluster.elect(n(1));
+    cluster.isolate(n(3));
+    cluster.transfer_leader(n(1), n(3)).expect("n3 is a voter");
+    rounds(&mut cluster, 4);
+    assert_eq!(
+        cluster.transfer_leader(n(1), n(2)),
+        Err(TransferError::TransferInProgress { target: n(3) })
+    );
+    let transfer = cluster.node(n(1)).status().transfer.expect("in progress");
+    assert_eq!((transfer.target, transfer.remaining_ticks), (n(3), 6));
+    rounds(&mut cluster, 6);
+    assert_eq!(cluster.node(n(1)).status().transfer, None, "abandoned");
+    cluster.transfer_leader(n(1), n(2)).expect("n2 is a voter");
+    cluster.deliver_all();
+    assert_eq!(cluster.node(n(2)).role(), Role::Leader);
+    assert_eq!(cluster.node(n(1)).status().transfer, None, "not a leader");
 }
 
 // Transfers to learners, to non-members and to the leader itself, and transfers asked of a
