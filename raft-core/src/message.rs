@@ -46,6 +46,11 @@ pub enum MessageBody {
     PreVote {
         /// The pre-candidate's last log entry.
         last_log: LogId,
+        /// The target of a leadership transfer asks the leader that sent it `TimeoutNow`
+        /// whether the transfer is still in progress: the leader grants it only then
+        /// (leaders refuse every other pre-vote), so that a `TimeoutNow` delayed past the
+        /// transfer's deadline cannot depose it.
+        transfer: bool,
     },
     /// The answer to `PreVote`. A grant carries the term asked about; a refusal carries the
     /// responder's own term.
@@ -53,7 +58,8 @@ pub enum MessageBody {
         /// Whether the responder would vote.
         granted: bool,
     },
-    /// The leader tells the target of a leadership transfer to start an election now.
+    /// The leader tells the target of a leadership transfer to start an election now,
+    /// once the leader confirms the transfer is still on (see `PreVote::transfer`).
     TimeoutNow,
     /// The leader replicates entries following `previous`, which the receiver must hold.
     AppendEntries {
@@ -174,7 +180,13 @@ impl fmt::Display for Message {
                 }
                 Ok(())
             }
-            MessageBody::PreVote { last_log } => write!(formatter, " last={last_log}"),
+            MessageBody::PreVote { last_log, transfer } => {
+                write!(formatter, " last={last_log}")?;
+                if *transfer {
+                    formatter.write_str(" transfer")?;
+                }
+                Ok(())
+            }
             MessageBody::RequestVoteResponse { granted }
             | MessageBody::PreVoteResponse { granted } => {
                 write!(formatter, " granted={granted}")

@@ -252,11 +252,7 @@ impl Node {
                 let timers = &mut self.shared.timers;
                 timers.election_elapsed += 1;
                 if timers.election_elapsed >= timers.election_timeout {
-                    if self.shared.may_campaign() {
-                        self.start_election();
-                    } else {
-                        self.shared.reset_election_timer();
-                    }
+                    self.election_timed_out();
                 }
             }
         }
@@ -356,8 +352,8 @@ impl Node {
         // hears from its leader ignores vote requests (leader stickiness), so these are
         // handled before the general rule that a higher term is adopted at once.
         match message.body {
-            MessageBody::PreVote { last_log } => {
-                self.handle_pre_vote(message.from, message.term, last_log);
+            MessageBody::PreVote { last_log, transfer } => {
+                self.handle_pre_vote(message.from, message.term, last_log, transfer);
                 return;
             }
             MessageBody::PreVoteResponse { granted } => {
@@ -389,15 +385,20 @@ impl Node {
             MessageBody::RequestVote { last_log, .. } => self.handle_request_vote(from, last_log),
             MessageBody::PreVote { .. } | MessageBody::PreVoteResponse { .. } => {}
             MessageBody::TimeoutNow => {
-                // Only this term's leader sends TimeoutNow in this term (a stale one was
-                // dropped above), even if this node has not heard from it since a restart.
-                if matches!(self.role, RoleState::Follower) && self.shared.membership.is_voter(me) {
+                // Only this term's leader sends TimeoutNow in this term (one of an earlier
+                // term was dropped above), even if this node has not heard from it since a
+                // restart. It may still be stale: the leader confirms it first.
+                let from_leader = self.shared.leader.is_none_or(|leader| leader == from);
+                if matches!(self.role, RoleState::Follower)
+                    && self.shared.membership.is_voter(me)
+                    && from_leader
+                {
                     tracing::info!(
                         node = me.0,
-                        term = term.0,
-                        "leadership handed over; campaigning"
+                        term = self.term().0,
+                        "leadership handed over; asking the leader to confirm"
                     );
-                    self.become_candidate(true);
+                    self.confirm_transfer(from);
                 }
             }
             MessageBody::RequestVoteResponse { granted } => {
@@ -660,7 +661,13 @@ impl Node {
     /// Makes this node follow `leader`, which sent an append or heartbeat in the current
     /// term. Returns false when the message cannot be from a legitimate leader.
     fn accept_leader(&mut self, leader: NodeId) -> bool {
-        match self.role {
+        match &self.role {
+            RoleState::PreCandidate(tally) if tally.confirming_leader() == Some(leader) => {
+                // Waiting for this leader to confirm its transfer: follow it meanwhile, but
+                // leave the election timer running, which bounds the wait.
+                self.shared.set_leader(Some(leader));
+                return true;
+            }
             RoleState::Leader(_) => {
                 tracing::error!(
                     node = self.id().0,

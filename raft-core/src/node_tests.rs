@@ -407,8 +407,11 @@ fn arbitrary_message() -> impl Strategy<Value = Message> {
             }
         }),
         any::<bool>().prop_map(|granted| MessageBody::RequestVoteResponse { granted }),
-        (0u64..6, 0u64..12).prop_map(|(term, index)| MessageBody::PreVote {
-            last_log: LogId::new(term, index)
+        (0u64..6, 0u64..12, any::<bool>()).prop_map(|(term, index, transfer)| {
+            MessageBody::PreVote {
+                last_log: LogId::new(term, index),
+                transfer,
+            }
         }),
         any::<bool>().prop_map(|granted| MessageBody::PreVoteResponse { granted }),
         Just(MessageBody::TimeoutNow),
@@ -702,4 +705,108 @@ fn compaction_frees_a_large_prefix_in_batches() {
     );
     assert!(node.entry(Index(target)).is_none());
     assert!(node.entry(Index(target + 1)).is_some());
+}
+
+/// Node 1 of `voters`, elected leader in term 1 by node 2's vote, its blank entry durable.
+fn leader_of(voters: &[u64]) -> Node {
+    let mut node = node_with(1, voters, 1);
+    node.campaign().expect("a voter may campaign");
+    drain_synced(&mut node);
+    node.step(follower_message(
+        1,
+        MessageBody::RequestVoteResponse { granted: true },
+    ));
+    drain_synced(&mut node);
+    assert_eq!(node.role(), Role::Leader);
+    node
+}
+
+/// The messages among `lines` (trace lines of `drain_synced`) sent to `to`.
+fn sent_to(lines: &[String], to: u64) -> Vec<&String> {
+    let prefix = format!("send n1->n{to} ");
+    lines
+        .iter()
+        .filter(|line| line.starts_with(&prefix))
+        .collect()
+}
+
+// A leader grants a pre-vote only to confirm its transfer in progress to the asker, for the
+// next term and with a log as up to date as its own; every other pre-vote it refuses.
+#[test]
+fn leader_confirms_only_its_transfer_in_progress() {
+    let mut node = leader_of(&[1, 2, 3]);
+    let last_log = node.last_log_id();
+    let ask = |node: &mut Node, from: u64, term: u64, last_log: LogId, transfer: bool| {
+        node.step(Message {
+            from: NodeId(from),
+            to: NodeId(1),
+            term: Term(term),
+            body: MessageBody::PreVote { last_log, transfer },
+        });
+        let lines = drain_synced(node);
+        let answers = sent_to(&lines, from);
+        assert_eq!(answers.len(), 1, "{lines:?}");
+        answers[0].ends_with("granted=true")
+    };
+    assert!(!ask(&mut node, 2, 2, last_log, true), "no transfer yet");
+    node.transfer_leader(NodeId(2)).expect("a voter");
+    drain_synced(&mut node);
+    assert!(ask(&mut node, 2, 2, last_log, true), "the transfer is on");
+    assert!(!ask(&mut node, 2, 2, last_log, false), "not a transfer's");
+    assert!(!ask(&mut node, 3, 2, last_log, true), "not the target");
+    assert!(!ask(&mut node, 2, 3, last_log, true), "not the next term");
+    assert!(
+        !ask(&mut node, 2, 2, LogId::new(1, 0), true),
+        "a log behind the leader's"
+    );
+    assert_eq!(node.role(), Role::Leader);
+    assert_eq!(node.term(), Term(1));
+}
+
+// A follower told to take over first asks its leader alone to confirm, raising no term;
+// the leader's refusal sends it back to following that leader, its grant makes it
+// campaign with the transfer flag.
+#[test]
+fn timeout_now_is_confirmed_before_campaigning() {
+    let mut node = node_with(1, &[1, 2, 3], 1);
+    let heartbeat = MessageBody::Heartbeat {
+        commit: Index(0),
+        round: 1,
+    };
+    node.step(follower_message(1, heartbeat.clone()));
+    drain_synced(&mut node);
+    node.step(follower_message(1, MessageBody::TimeoutNow));
+    let lines = drain_synced(&mut node);
+    assert_eq!(node.role(), Role::PreCandidate);
+    assert_eq!(node.term(), Term(1));
+    assert_eq!(node.leader(), Some(NodeId(2)), "still following");
+    let sent: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.starts_with("send "))
+        .collect();
+    assert_eq!(sent, ["send n1->n2 t2 PreVote last=0.0 transfer"]);
+
+    node.step(follower_message(
+        1,
+        MessageBody::PreVoteResponse { granted: false },
+    ));
+    drain_synced(&mut node);
+    assert_eq!(node.role(), Role::Follower);
+    assert_eq!((node.term(), node.leader()), (Term(1), Some(NodeId(2))));
+
+    node.step(follower_message(1, MessageBody::TimeoutNow));
+    drain_synced(&mut node);
+    node.step(follower_message(
+        2,
+        MessageBody::PreVoteResponse { granted: true },
+    ));
+    let lines = drain_synced(&mut node);
+    assert_eq!(node.role(), Role::Candidate);
+    assert_eq!(node.term(), Term(2));
+    assert!(
+        lines
+            .iter()
+            .any(|line| line == "send n1->n3 t2 RequestVote last=0.0 transfer"),
+        "{lines:?}"
+    );
 }

@@ -245,6 +245,53 @@ fn transfer_to_another_target_waits_for_the_first() {
     assert_eq!(cluster.node(n(1)).status().transfer, None, "not a leader");
 }
 
+// A TimeoutNow delayed past the transfer's deadline cannot depose the leader: its target
+// asks the leader to confirm first, and the leader, which gave the transfer up and took
+// proposals again, refuses. No term moves, no vote is requested, and the target follows
+// the leader on.
+#[test]
+fn stale_timeout_now_does_not_depose_the_leader() {
+    let mut cluster = Cluster::new(3);
+    cluster.elect(n(1));
+    rounds(&mut cluster, 2);
+    let term = cluster.node(n(1)).term();
+    cluster.transfer_leader(n(1), n(2)).expect("n2 is a voter");
+    let held = cluster.hold_matching(|message| matches!(message.body, MessageBody::TimeoutNow));
+    assert_eq!(held, 1, "n2 is up to date: TimeoutNow went out at once");
+    rounds(&mut cluster, 10);
+    assert_eq!(cluster.node(n(1)).transfer_target(), None, "abandoned");
+    cluster
+        .propose(n(1), b"after the transfer")
+        .expect("proposals are accepted again");
+    rounds(&mut cluster, 2);
+
+    cluster.clear_trace();
+    cluster.release_held();
+    cluster.deliver_all();
+    rounds(&mut cluster, 30);
+    let trace = cluster.trace();
+    assert!(
+        trace.iter().any(|line| line.starts_with("n1: send n1->n2")
+            && line.contains("PreVoteResponse granted=false")),
+        "the leader refused to confirm:\n{}",
+        cluster.trace_tail(20)
+    );
+    assert!(
+        !trace.iter().any(|line| line.contains("RequestVote ")),
+        "nobody campaigned"
+    );
+    for id in cluster.ids() {
+        assert_eq!(cluster.node(id).term(), term, "{id}");
+        assert_eq!(cluster.node(id).leader(), Some(n(1)), "{id}");
+    }
+    assert_eq!(cluster.node(n(1)).role(), Role::Leader);
+    cluster
+        .propose(n(1), b"still leading")
+        .expect("the leader accepts");
+    rounds(&mut cluster, 2);
+    assert_eq!(cluster.applied_commands(n(2)).len(), 2);
+}
+
 // Transfers to learners, to non-members and to the leader itself, and transfers asked of a
 // follower, are refused with typed errors.
 #[test]

@@ -463,6 +463,12 @@ impl LeaderState {
         self.transfer.map(|transfer| transfer.target)
     }
 
+    /// Whether a transfer to `target` is in progress: the leader confirms it to the
+    /// target's pre-vote then, and only then.
+    pub(crate) fn transferring_to(&self, target: NodeId) -> bool {
+        self.transfer_target() == Some(target)
+    }
+
     /// The transfer in progress, for [`crate::Status`].
     pub(crate) fn transfer_status(&self, shared: &Shared) -> Option<TransferStatus> {
         let election_ticks = shared.config.election_ticks_min();
