@@ -9,7 +9,7 @@ use crate::role::RoleState;
 use crate::role::candidate::CandidateState;
 use crate::role::leader::LeaderState;
 use crate::status::Role;
-use crate::types::{LogId, NodeId, Term};
+use crate::types::{Index, LogId, NodeId, Term};
 
 impl Node {
     /// Whether a candidate whose last entry is `candidate_last` has a log at least as up to
@@ -109,6 +109,47 @@ impl Node {
         );
         self.shared
             .send_in_term(from, answer_term, MessageBody::PreVoteResponse { granted });
+    }
+
+    /// `from` says, in this node's current term (an earlier term's message was dropped),
+    /// that its committed configuration at `index` leaves this node out. Believed unless
+    /// it cannot come from this term's leader (this node leads, or follows another) or
+    /// this node follows a configuration newer than `index`, which a leader replicated to
+    /// it as a member. Once believed, this node stops campaigning and says so; a forged or
+    /// mistaken one costs only that, until a leader replicates a later configuration.
+    pub(crate) fn handle_removed(&mut self, from: NodeId, index: Index) {
+        let me = self.id();
+        let from_leader = self.shared.leader.is_none_or(|leader| leader == from);
+        let (own_index, _) = self.shared.configuration_in_effect();
+        if matches!(self.role, RoleState::Leader(_)) || !from_leader || own_index > index {
+            tracing::debug!(
+                node = me.0,
+                term = self.term().0,
+                from = from.0,
+                index = index.0,
+                configuration = own_index.0,
+                "ignoring a removal notice"
+            );
+            return;
+        }
+        let newly = !self.shared.is_removed();
+        self.shared.removed_by = Some(self.shared.removed_by.map_or(index, |by| by.max(index)));
+        if newly {
+            tracing::info!(
+                node = me.0,
+                term = self.term().0,
+                from = from.0,
+                index = index.0,
+                "removed from the configuration; no longer campaigning"
+            );
+            self.shared.event(Event::Removed { index });
+        }
+        if matches!(
+            self.role,
+            RoleState::PreCandidate(_) | RoleState::Candidate(_)
+        ) {
+            self.become_follower(self.term(), None);
+        }
     }
 
     /// Counts a pre-vote answer. A refusal from a later term means this node is behind and

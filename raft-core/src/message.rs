@@ -116,6 +116,16 @@ pub enum MessageBody {
         )]
         commands: Vec<Bytes>,
     },
+    /// The leader tells a node that its committed configuration no longer lists it: the
+    /// answer to a vote request, pre-vote or response from such a node, which, having
+    /// missed the entry that removed it, would otherwise campaign forever. The receiver
+    /// believes it only in its current term (an earlier term's is dropped like any stale
+    /// message) and only while the configuration it follows is no newer than `index`.
+    Removed {
+        /// The index of the leader's committed configuration (its entry, or the point its
+        /// log starts from) that leaves the receiver out.
+        index: Index,
+    },
 }
 
 /// The outcome of an `AppendEntries`.
@@ -158,6 +168,7 @@ impl Message {
             MessageBody::ReadIndex { .. } => "ReadIndex",
             MessageBody::ReadIndexResponse { .. } => "ReadIndexResponse",
             MessageBody::ForwardProposals { .. } => "ForwardProposals",
+            MessageBody::Removed { .. } => "Removed",
         }
     }
 }
@@ -228,6 +239,7 @@ impl fmt::Display for Message {
             MessageBody::ForwardProposals { commands } => {
                 write!(formatter, " commands={}", commands.len())
             }
+            MessageBody::Removed { index } => write!(formatter, " index={}", index.0),
         }
     }
 }

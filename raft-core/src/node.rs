@@ -192,6 +192,7 @@ impl Node {
                 .as_ref()
                 .map_or(Index(0), |snapshot| snapshot.last_included.index),
             membership: shared.membership.clone(),
+            removed: shared.is_removed(),
             followers: match &self.role {
                 RoleState::Leader(leader) => leader.follower_statuses(shared),
                 _ => Vec::new(),
@@ -347,6 +348,9 @@ impl Node {
             tracing::debug!(node = me.0, %message, "dropping a misaddressed message");
             return;
         }
+        if self.tell_removed(&message) {
+            return;
+        }
         let term = self.term();
         // Pre-votes speak of the next term without entering it, and a voter that still
         // hears from its leader ignores vote requests (leader stickiness), so these are
@@ -391,6 +395,7 @@ impl Node {
                 let from_leader = self.shared.leader.is_none_or(|leader| leader == from);
                 if matches!(self.role, RoleState::Follower)
                     && self.shared.membership.is_voter(me)
+                    && !self.shared.is_removed()
                     && from_leader
                 {
                     tracing::info!(
@@ -466,6 +471,7 @@ impl Node {
                     self.shared.event(event);
                 }
             }
+            MessageBody::Removed { index } => self.handle_removed(from, index),
             MessageBody::ForwardProposals { commands } => {
                 if let RoleState::Leader(leader) = &mut self.role {
                     for command in commands {
@@ -634,6 +640,40 @@ impl Node {
     }
 
     // ----- message handlers shared by roles -----
+
+    /// On a leader, answers a vote request, pre-vote or response from a node that both
+    /// the committed configuration and the one in effect leave out with
+    /// [`MessageBody::Removed`], and drops the message: such a node missed the entry that
+    /// removed it (nobody replicates to it any more) and would otherwise campaign forever.
+    /// Its term is not adopted either: whatever it asks can lead nowhere, since it lacks a
+    /// committed entry that a quorum holds. Returns whether the message was answered so.
+    fn tell_removed(&mut self, message: &Message) -> bool {
+        let answered = matches!(
+            message.body,
+            MessageBody::PreVote { .. }
+                | MessageBody::RequestVote { .. }
+                | MessageBody::PreVoteResponse { .. }
+                | MessageBody::RequestVoteResponse { .. }
+                | MessageBody::AppendEntriesResponse(_)
+                | MessageBody::HeartbeatResponse { .. }
+        );
+        if !answered || !matches!(self.role, RoleState::Leader(_)) {
+            return false;
+        }
+        let Some(index) = self.shared.removal_of(message.from) else {
+            return false;
+        };
+        tracing::debug!(
+            node = self.id().0,
+            term = self.term().0,
+            %message,
+            configuration = index.0,
+            "telling a removed node so"
+        );
+        self.shared
+            .send(message.from, MessageBody::Removed { index });
+        true
+    }
 
     /// Answers a message from an earlier term so that its sender learns the current term.
     fn answer_stale(&mut self, message: Message) {

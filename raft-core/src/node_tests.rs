@@ -457,6 +457,9 @@ fn arbitrary_message() -> impl Strategy<Value = Message> {
         Just(MessageBody::ForwardProposals {
             commands: vec![Bytes::from_static(b"f")]
         }),
+        (0u64..14).prop_map(|index| MessageBody::Removed {
+            index: Index(index)
+        }),
     ];
     let term = prop_oneof![8 => 0u64..6, 1 => Just(u64::MAX), 1 => Just(u64::MAX - 1)];
     (0u64..5, term, body).prop_map(|(from, term, body)| Message {
@@ -809,4 +812,107 @@ fn timeout_now_is_confirmed_before_campaigning() {
             .any(|line| line == "send n1->n3 t2 RequestVote last=0.0 transfer"),
         "{lines:?}"
     );
+}
+
+// A leader answers a pre-vote or vote request from a node that its committed
+// configuration leaves out with `Removed`, and takes on none of its terms; members get
+// the usual answers.
+#[test]
+fn leader_tells_a_removed_node_so() {
+    let mut node = leader_of(&[1, 2]);
+    for (term, body) in [
+        (
+            2,
+            MessageBody::PreVote {
+                last_log: LogId::new(1, 9),
+                transfer: false,
+            },
+        ),
+        (
+            5,
+            MessageBody::RequestVote {
+                last_log: LogId::new(1, 9),
+                transfer: true,
+            },
+        ),
+        (7, MessageBody::HeartbeatResponse { round: 3 }),
+    ] {
+        node.step(Message {
+            from: NodeId(3),
+            to: NodeId(1),
+            term: Term(term),
+            body,
+        });
+        let lines = drain_synced(&mut node);
+        assert_eq!(sent_to(&lines, 3), ["send n1->n3 t1 Removed index=0"]);
+    }
+    assert_eq!((node.role(), node.term()), (Role::Leader, Term(1)));
+    node.step(follower_message(
+        2,
+        MessageBody::PreVote {
+            last_log: LogId::new(1, 9),
+            transfer: false,
+        },
+    ));
+    let lines = drain_synced(&mut node);
+    assert_eq!(
+        sent_to(&lines, 2),
+        ["send n1->n2 t1 PreVoteResponse granted=false"]
+    );
+}
+
+// A removal notice is believed only from the leader this node follows (or any node of its
+// term when it knows no leader), and only if it follows no newer configuration; believed,
+// it stops all campaigning, once announced, and shows in the status.
+#[test]
+fn removal_notice_stops_campaigning() {
+    let mut node = node_with(1, &[1, 2, 3], 1);
+    node.step(follower_message(
+        1,
+        MessageBody::Heartbeat {
+            commit: Index(0),
+            round: 1,
+        },
+    ));
+    drain_synced(&mut node);
+    let notice = |from: u64, term: u64| Message {
+        from: NodeId(from),
+        to: NodeId(1),
+        term: Term(term),
+        body: MessageBody::Removed { index: Index(4) },
+    };
+    node.step(notice(3, 1));
+    drain_synced(&mut node);
+    assert!(!node.status().removed, "n3 does not lead term 1");
+    node.step(notice(2, 0));
+    drain_synced(&mut node);
+    assert!(!node.status().removed, "an earlier term's notice");
+
+    node.step(notice(2, 1));
+    let lines = drain_synced(&mut node);
+    assert!(node.status().removed);
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|line| line.starts_with("event removed"))
+            .collect::<Vec<_>>(),
+        ["event removed index=4"]
+    );
+    node.step(notice(2, 1));
+    assert!(
+        !drain_synced(&mut node)
+            .iter()
+            .any(|line| line.starts_with("event removed")),
+        "announced once"
+    );
+    assert_eq!(node.campaign(), Err(CampaignError::NotVoter));
+    for _ in 0..100 {
+        node.tick();
+        let lines = drain_synced(&mut node);
+        assert!(
+            !lines.iter().any(|line| line.starts_with("send")),
+            "{lines:?}"
+        );
+    }
+    assert_eq!(node.role(), Role::Follower);
 }

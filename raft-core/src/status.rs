@@ -57,6 +57,9 @@ pub struct Status {
     pub snapshot_index: Index,
     /// The membership it follows.
     pub membership: Membership,
+    /// A leader told this node that a committed configuration removed it (see
+    /// [`Event::Removed`](crate::Event::Removed)): it no longer campaigns.
+    pub removed: bool,
     /// Per-follower replication progress; empty unless leader.
     pub followers: Vec<FollowerStatus>,
     /// The leadership transfer in progress; `None` unless leader.
