@@ -600,7 +600,9 @@ impl Node {
     }
 
     /// Hands leadership to `target`: the leader brings it up to date, then tells it to
-    /// campaign at once. Proposals are refused with
+    /// campaign at once (`TimeoutNow`; the target first asks this node to confirm that the
+    /// transfer is still on, so that a late `TimeoutNow` cannot depose a leader that gave
+    /// the transfer up: see [`MessageBody::PreVote`]). Proposals are refused with
     /// [`DropReason::LeadershipTransfer`](crate::DropReason::LeadershipTransfer) meanwhile.
     /// If the target has not taken over within an election timeout, the transfer is
     /// abandoned and this node goes on leading; [`Status::transfer`] shows the ticks left.
