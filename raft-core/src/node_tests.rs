@@ -814,6 +814,62 @@ fn timeout_now_is_confirmed_before_campaigning() {
     );
 }
 
+// While it waits for the leader to confirm a transfer, the target follows the leader's
+// heartbeats (one sent before the confirmation must not spoil the transfer), and gives up
+// after an election timeout without an answer, following on in the same term.
+#[test]
+fn transfer_confirmation_survives_heartbeats_and_times_out() {
+    let mut node = node_with(1, &[1, 2, 3], 1);
+    let heartbeat = || {
+        follower_message(
+            1,
+            MessageBody::Heartbeat {
+                commit: Index(0),
+                round: 1,
+            },
+        )
+    };
+    node.step(heartbeat());
+    drain_synced(&mut node);
+    node.step(follower_message(1, MessageBody::TimeoutNow));
+    drain_synced(&mut node);
+    node.step(heartbeat());
+    let lines = drain_synced(&mut node);
+    assert_eq!(node.role(), Role::PreCandidate, "still waiting");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line == "send n1->n2 t1 HeartbeatResponse round=1"),
+        "{lines:?}"
+    );
+    node.step(follower_message(
+        2,
+        MessageBody::PreVoteResponse { granted: true },
+    ));
+    drain_synced(&mut node);
+    assert_eq!((node.role(), node.term()), (Role::Candidate, Term(2)));
+
+    let mut node = node_with(1, &[1, 2, 3], 1);
+    node.step(heartbeat());
+    drain_synced(&mut node);
+    node.step(follower_message(1, MessageBody::TimeoutNow));
+    drain_synced(&mut node);
+    let mut ticks = 0;
+    while node.role() == Role::PreCandidate {
+        assert!(ticks < 20, "gave up within the longest election timeout");
+        node.tick();
+        node.step(heartbeat());
+        let lines = drain_synced(&mut node);
+        assert!(
+            !lines.iter().any(|line| line.contains("Vote")),
+            "asked nobody else: {lines:?}"
+        );
+        ticks += 1;
+    }
+    assert_eq!(node.role(), Role::Follower);
+    assert_eq!((node.term(), node.leader()), (Term(1), Some(NodeId(2))));
+}
+
 // A leader answers a pre-vote or vote request from a node that its committed
 // configuration leaves out with `Removed`, and takes on none of its terms; members get
 // the usual answers.
