@@ -150,6 +150,14 @@ pub enum Event {
         /// The index of the configuration entry now in effect.
         index: Index,
     },
+    /// A leader said that its committed configuration at `index` no longer lists this
+    /// node, which therefore stops campaigning ([`Status::removed`](crate::Status::removed)
+    /// says so from now on). It still answers its peers, and takes part again once a
+    /// leader replicates a later configuration to it. Announced once per removal.
+    Removed {
+        /// The index of the configuration that left this node out.
+        index: Index,
+    },
     /// A leadership transfer was abandoned after an election timeout.
     TransferAborted {
         /// The target that did not take over.
@@ -206,6 +214,7 @@ impl fmt::Display for Event {
             Event::MembershipChanged { index } => {
                 write!(formatter, "membership-changed index={}", index.0)
             }
+            Event::Removed { index } => write!(formatter, "removed index={}", index.0),
             Event::TransferAborted { target } => write!(formatter, "transfer-aborted {target}"),
             Event::SnapshotWanted { applied } => {
                 write!(formatter, "snapshot-wanted applied={}", applied.0)

@@ -9,7 +9,7 @@ use crate::role::RoleState;
 use crate::role::candidate::CandidateState;
 use crate::role::leader::LeaderState;
 use crate::status::Role;
-use crate::types::{LogId, NodeId, Term};
+use crate::types::{Index, LogId, NodeId, Term};
 
 /// Where a node on fresh storage stands on voting (see
 /// [`Recovered::fresh_storage`](crate::Recovered)).
@@ -56,7 +56,7 @@ impl Node {
             return;
         }
         let cluster_has_entries = match body {
-            MessageBody::RequestVote { last_log, .. } | MessageBody::PreVote { last_log } => {
+            MessageBody::RequestVote { last_log, .. } | MessageBody::PreVote { last_log, .. } => {
                 last_log.index.0 > 0
             }
             MessageBody::AppendEntries {
@@ -163,19 +163,36 @@ impl Node {
 
     /// Answers a pre-vote for `term`: yes if that term is ahead of this node's, the
     /// pre-candidate's log is up to date, and this node does not still trust a leader.
+    /// A leader refuses, but for a `transfer` pre-vote from the target of its transfer in
+    /// progress, asked for the very next term (see [`Node::confirm_transfer`]).
     /// Nothing changes here either way: a pre-vote raises no term and records no vote.
-    pub(crate) fn handle_pre_vote(&mut self, from: NodeId, term: Term, last_log: LogId) {
+    pub(crate) fn handle_pre_vote(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        last_log: LogId,
+        transfer: bool,
+    ) {
         let own_term = self.term();
         let safe = self.vote_is_safe(last_log);
         if !safe {
             self.warn_unsafe_vote(from);
         }
-        let granted = term > own_term
-            && safe
-            && self.is_up_to_date(last_log)
-            && !self.in_lease()
-            && !self.hears_leader()
-            && !matches!(self.role, RoleState::Leader(_));
+        let granted = safe
+            && match &self.role {
+                RoleState::Leader(leader) => {
+                    transfer
+                        && Some(term) == own_term.checked_next()
+                        && leader.transferring_to(from)
+                        && self.is_up_to_date(last_log)
+                }
+                RoleState::Follower | RoleState::PreCandidate(_) | RoleState::Candidate(_) => {
+                    term > own_term
+                        && self.is_up_to_date(last_log)
+                        && !self.in_lease()
+                        && !self.hears_leader()
+                }
+            };
         // A grant speaks of the term asked about; a refusal tells the asker our term.
         let answer_term = if granted { term } else { own_term };
         tracing::debug!(
@@ -190,6 +207,47 @@ impl Node {
             .send_in_term(from, answer_term, MessageBody::PreVoteResponse { granted });
     }
 
+    /// `from` says, in this node's current term (an earlier term's message was dropped),
+    /// that its committed configuration at `index` leaves this node out. Believed unless
+    /// it cannot come from this term's leader (this node leads, or follows another) or
+    /// this node follows a configuration newer than `index`, which a leader replicated to
+    /// it as a member. Once believed, this node stops campaigning and says so; a forged or
+    /// mistaken one costs only that, until a leader replicates a later configuration.
+    pub(crate) fn handle_removed(&mut self, from: NodeId, index: Index) {
+        let me = self.id();
+        let from_leader = self.shared.leader.is_none_or(|leader| leader == from);
+        let (own_index, _) = self.shared.configuration_in_effect();
+        if matches!(self.role, RoleState::Leader(_)) || !from_leader || own_index > index {
+            tracing::debug!(
+                node = me.0,
+                term = self.term().0,
+                from = from.0,
+                index = index.0,
+                configuration = own_index.0,
+                "ignoring a removal notice"
+            );
+            return;
+        }
+        let newly = !self.shared.is_removed();
+        self.shared.removed_by = Some(self.shared.removed_by.map_or(index, |by| by.max(index)));
+        if newly {
+            tracing::info!(
+                node = me.0,
+                term = self.term().0,
+                from = from.0,
+                index = index.0,
+                "removed from the configuration; no longer campaigning"
+            );
+            self.shared.event(Event::Removed { index });
+        }
+        if matches!(
+            self.role,
+            RoleState::PreCandidate(_) | RoleState::Candidate(_)
+        ) {
+            self.become_follower(self.term(), None);
+        }
+    }
+
     /// Counts a pre-vote answer. A refusal from a later term means this node is behind and
     /// follows that term.
     pub(crate) fn handle_pre_vote_response(&mut self, from: NodeId, term: Term, granted: bool) {
@@ -201,24 +259,71 @@ impl Node {
         let asked = own_term.checked_next();
         let counts = (granted && Some(term) == asked) || (!granted && term == own_term);
         if counts
-            && self.shared.membership.is_voter(from)
             && let RoleState::PreCandidate(tally) = &mut self.role
+            && (self.shared.membership.is_voter(from) || tally.confirming_leader() == Some(from))
         {
             tally.record(from, granted);
             self.check_election();
         }
     }
 
+    /// The election timer of a follower or (pre-)candidate fired. A node still waiting
+    /// for its leader to confirm a transfer gives up and follows on (the transfer is the
+    /// leader's to finish or abandon); any other campaigns if it may.
+    pub(crate) fn election_timed_out(&mut self) {
+        if let RoleState::PreCandidate(tally) = &self.role
+            && tally.confirming_leader().is_some()
+        {
+            tracing::debug!(
+                node = self.id().0,
+                term = self.term().0,
+                "no confirmation of the transfer within an election timeout"
+            );
+            self.become_follower(self.term(), self.shared.leader);
+        } else if self.shared.may_campaign() {
+            self.start_election();
+        } else {
+            self.shared.reset_election_timer();
+        }
+    }
+
     /// The election timeout fired: ask first (pre-vote) when enabled, else campaign.
     pub(crate) fn start_election(&mut self) {
         if self.shared.config.pre_vote() {
-            self.become_pre_candidate();
+            self.become_pre_candidate(None);
         } else {
             self.become_candidate(false);
         }
     }
 
-    fn become_pre_candidate(&mut self) {
+    /// `leader` sent this node `TimeoutNow`: ask it to confirm that the transfer is still
+    /// on, and campaign only once it does.
+    ///
+    /// `TimeoutNow` makes its target campaign past leader stickiness: its vote requests
+    /// carry the transfer flag, which voters that still hear from a leader obey, and its
+    /// higher term reaches the leader whether it wins or not. A `TimeoutNow` delayed past
+    /// the deadline at which the leader gave the transfer up (and went back to taking
+    /// proposals) would thus depose a healthy leader. Nothing the target holds can tell a
+    /// stale `TimeoutNow` from a current one on a network that reorders: the leader's later
+    /// messages, which could say the transfer ended, may be late as well. Only the leader
+    /// knows, so the target asks it: it becomes a pre-candidate, keeps following `leader`,
+    /// and sends it alone a `PreVote` flagged `transfer`. The leader grants it only while
+    /// its transfer to this node is in progress and this node's log is as up to date as
+    /// its own; on the grant this node campaigns with the transfer flag, on a refusal, or
+    /// no answer within an election timeout, it goes back to following, having raised no
+    /// term. Meanwhile it follows the leader's appends and heartbeats.
+    ///
+    /// A transfer costs one round trip more than in etcd or raft-rs, a rare operation's
+    /// price for never deposing a leader that gave its transfer up. The one window left is
+    /// inherent to any deadline: a confirmation granted just before it may let the target
+    /// campaign just after.
+    pub(crate) fn confirm_transfer(&mut self, leader: NodeId) {
+        self.become_pre_candidate(Some(leader));
+    }
+
+    /// Starts a pre-vote round: among the voters, or, `confirming` a transfer, with its
+    /// leader alone (see [`Node::confirm_transfer`]).
+    fn become_pre_candidate(&mut self, confirming: Option<NodeId>) {
         let me = self.id();
         let Some(next_term) = self.term().checked_next() else {
             tracing::error!(node = me.0, "the term space is exhausted; not campaigning");
@@ -231,19 +336,33 @@ impl Node {
             });
         }
         // A pre-vote changes nothing durable, so this node's own answer counts at once.
-        self.role = RoleState::PreCandidate(CandidateState::new(WriteId(0)));
-        self.shared.set_leader(None);
+        self.role = RoleState::PreCandidate(match confirming {
+            Some(leader) => CandidateState::confirming(leader),
+            None => CandidateState::new(WriteId(0)),
+        });
+        if confirming.is_none() {
+            self.shared.set_leader(None);
+        }
         self.shared.reset_election_timer();
         tracing::debug!(
             node = me.0,
             term = self.term().0,
             role = "pre-candidate",
+            transfer = confirming.is_some(),
             "asking for pre-votes"
         );
         let last_log = self.shared.log.last_id();
-        for voter in self.other_voters() {
-            self.shared
-                .send_in_term(voter, next_term, MessageBody::PreVote { last_log });
+        let transfer = confirming.is_some();
+        let asked = match confirming {
+            Some(leader) => vec![leader],
+            None => self.other_voters(),
+        };
+        for voter in asked {
+            self.shared.send_in_term(
+                voter,
+                next_term,
+                MessageBody::PreVote { last_log, transfer },
+            );
         }
         self.check_election();
     }
@@ -295,22 +414,27 @@ impl Node {
 
     /// Acts on the tally of a pre-vote or an election.
     pub(crate) fn check_election(&mut self) {
-        let (result, pre_vote) = match &self.role {
-            RoleState::PreCandidate(tally) => (tally.tally(&self.shared), true),
-            RoleState::Candidate(tally) => (tally.tally(&self.shared), false),
+        let (result, pre_vote, confirming) = match &self.role {
+            RoleState::PreCandidate(tally) => {
+                (tally.tally(&self.shared), true, tally.confirming_leader())
+            }
+            RoleState::Candidate(tally) => (tally.tally(&self.shared), false, None),
             RoleState::Follower | RoleState::Leader(_) => return,
         };
         match (result, pre_vote) {
-            (VoteResult::Won, true) => self.become_candidate(false),
+            (VoteResult::Won, true) => self.become_candidate(confirming.is_some()),
             (VoteResult::Won, false) => self.become_leader(),
             (VoteResult::Lost, _) => {
                 tracing::debug!(
                     node = self.id().0,
                     term = self.term().0,
                     pre_vote,
+                    transfer = confirming.is_some(),
                     "election lost"
                 );
-                self.become_follower(self.term(), None);
+                // A leader that refused to confirm its transfer still leads this term.
+                let leader = confirming.and(self.shared.leader);
+                self.become_follower(self.term(), leader);
             }
             (VoteResult::Pending, _) => {}
         }

@@ -182,6 +182,14 @@ pub enum TransferError {
         /// The refused target.
         target: NodeId,
     },
+    /// A transfer to another node is in progress; ask again once it ends (the target
+    /// leads, or [`Event::TransferAborted`](crate::Event::TransferAborted) reports it
+    /// abandoned, within an election timeout of its start).
+    #[error("a leadership transfer to {target} is in progress")]
+    TransferInProgress {
+        /// The target of the transfer in progress.
+        target: NodeId,
+    },
 }
 
 /// Why [`Node::campaign`](crate::Node::campaign) did not start an election.

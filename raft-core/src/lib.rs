@@ -111,5 +111,5 @@ pub use progress::ReplicationState;
 pub use quorum::{Membership, VoteResult};
 pub use recovered::Recovered;
 pub use snapshot::{SnapshotMetadata, SnapshotTransfer};
-pub use status::{FollowerStatus, Role, Status};
+pub use status::{FollowerStatus, Role, Status, TransferStatus};
 pub use types::{ENTRY_OVERHEAD_BYTES, Entry, HardState, Index, LogId, NodeId, Payload, Term};

@@ -46,6 +46,11 @@ pub enum MessageBody {
     PreVote {
         /// The pre-candidate's last log entry.
         last_log: LogId,
+        /// The target of a leadership transfer asks the leader that sent it `TimeoutNow`
+        /// whether the transfer is still in progress: the leader grants it only then
+        /// (leaders refuse every other pre-vote), so that a `TimeoutNow` delayed past the
+        /// transfer's deadline cannot depose it.
+        transfer: bool,
     },
     /// The answer to `PreVote`. A grant carries the term asked about; a refusal carries the
     /// responder's own term.
@@ -53,7 +58,8 @@ pub enum MessageBody {
         /// Whether the responder would vote.
         granted: bool,
     },
-    /// The leader tells the target of a leadership transfer to start an election now.
+    /// The leader tells the target of a leadership transfer to start an election now,
+    /// once the leader confirms the transfer is still on (see `PreVote::transfer`).
     TimeoutNow,
     /// The leader replicates entries following `previous`, which the receiver must hold.
     AppendEntries {
@@ -110,6 +116,16 @@ pub enum MessageBody {
         )]
         commands: Vec<Bytes>,
     },
+    /// The leader tells a node that its committed configuration no longer lists it: the
+    /// answer to a vote request, pre-vote or response from such a node, which, having
+    /// missed the entry that removed it, would otherwise campaign forever. The receiver
+    /// believes it only in its current term (an earlier term's is dropped like any stale
+    /// message) and only while the configuration it follows is no newer than `index`.
+    Removed {
+        /// The index of the leader's committed configuration (its entry, or the point its
+        /// log starts from) that leaves the receiver out.
+        index: Index,
+    },
 }
 
 /// The outcome of an `AppendEntries`.
@@ -152,6 +168,7 @@ impl Message {
             MessageBody::ReadIndex { .. } => "ReadIndex",
             MessageBody::ReadIndexResponse { .. } => "ReadIndexResponse",
             MessageBody::ForwardProposals { .. } => "ForwardProposals",
+            MessageBody::Removed { .. } => "Removed",
         }
     }
 }
@@ -174,7 +191,13 @@ impl fmt::Display for Message {
                 }
                 Ok(())
             }
-            MessageBody::PreVote { last_log } => write!(formatter, " last={last_log}"),
+            MessageBody::PreVote { last_log, transfer } => {
+                write!(formatter, " last={last_log}")?;
+                if *transfer {
+                    formatter.write_str(" transfer")?;
+                }
+                Ok(())
+            }
             MessageBody::RequestVoteResponse { granted }
             | MessageBody::PreVoteResponse { granted } => {
                 write!(formatter, " granted={granted}")
@@ -216,6 +239,7 @@ impl fmt::Display for Message {
             MessageBody::ForwardProposals { commands } => {
                 write!(formatter, " commands={}", commands.len())
             }
+            MessageBody::Removed { index } => write!(formatter, " index={}", index.0),
         }
     }
 }

@@ -197,9 +197,14 @@ impl Node {
                 .as_ref()
                 .map_or(Index(0), |snapshot| snapshot.last_included.index),
             membership: shared.membership.clone(),
+            removed: shared.is_removed(),
             followers: match &self.role {
                 RoleState::Leader(leader) => leader.follower_statuses(shared),
                 _ => Vec::new(),
+            },
+            transfer: match &self.role {
+                RoleState::Leader(leader) => leader.transfer_status(shared),
+                _ => None,
             },
         }
     }
@@ -253,11 +258,7 @@ impl Node {
                 let timers = &mut self.shared.timers;
                 timers.election_elapsed += 1;
                 if timers.election_elapsed >= timers.election_timeout {
-                    if self.shared.may_campaign() {
-                        self.start_election();
-                    } else {
-                        self.shared.reset_election_timer();
-                    }
+                    self.election_timed_out();
                 }
             }
         }
@@ -353,13 +354,16 @@ impl Node {
             return;
         }
         self.observe_cluster_log(&message.body);
+        if self.tell_removed(&message) {
+            return;
+        }
         let term = self.term();
         // Pre-votes speak of the next term without entering it, and a voter that still
         // hears from its leader ignores vote requests (leader stickiness), so these are
         // handled before the general rule that a higher term is adopted at once.
         match message.body {
-            MessageBody::PreVote { last_log } => {
-                self.handle_pre_vote(message.from, message.term, last_log);
+            MessageBody::PreVote { last_log, transfer } => {
+                self.handle_pre_vote(message.from, message.term, last_log, transfer);
                 return;
             }
             MessageBody::PreVoteResponse { granted } => {
@@ -391,15 +395,21 @@ impl Node {
             MessageBody::RequestVote { last_log, .. } => self.handle_request_vote(from, last_log),
             MessageBody::PreVote { .. } | MessageBody::PreVoteResponse { .. } => {}
             MessageBody::TimeoutNow => {
-                // Only this term's leader sends TimeoutNow in this term (a stale one was
-                // dropped above), even if this node has not heard from it since a restart.
-                if matches!(self.role, RoleState::Follower) && self.shared.membership.is_voter(me) {
+                // Only this term's leader sends TimeoutNow in this term (one of an earlier
+                // term was dropped above), even if this node has not heard from it since a
+                // restart. It may still be stale: the leader confirms it first.
+                let from_leader = self.shared.leader.is_none_or(|leader| leader == from);
+                if matches!(self.role, RoleState::Follower)
+                    && self.shared.membership.is_voter(me)
+                    && !self.shared.is_removed()
+                    && from_leader
+                {
                     tracing::info!(
                         node = me.0,
-                        term = term.0,
-                        "leadership handed over; campaigning"
+                        term = self.term().0,
+                        "leadership handed over; asking the leader to confirm"
                     );
-                    self.become_candidate(true);
+                    self.confirm_transfer(from);
                 }
             }
             MessageBody::RequestVoteResponse { granted } => {
@@ -467,6 +477,7 @@ impl Node {
                     self.shared.event(event);
                 }
             }
+            MessageBody::Removed { index } => self.handle_removed(from, index),
             MessageBody::ForwardProposals { commands } => {
                 if let RoleState::Leader(leader) = &mut self.role {
                     for command in commands {
@@ -595,10 +606,16 @@ impl Node {
     }
 
     /// Hands leadership to `target`: the leader brings it up to date, then tells it to
-    /// campaign at once. Proposals are refused with
+    /// campaign at once (`TimeoutNow`; the target first asks this node to confirm that the
+    /// transfer is still on, so that a late `TimeoutNow` cannot depose a leader that gave
+    /// the transfer up: see [`MessageBody::PreVote`]). Proposals are refused with
     /// [`DropReason::LeadershipTransfer`](crate::DropReason::LeadershipTransfer) meanwhile.
     /// If the target has not taken over within an election timeout, the transfer is
-    /// abandoned and this node goes on leading.
+    /// abandoned and this node goes on leading; [`Status::transfer`] shows the ticks left.
+    ///
+    /// Asking again for the target of the transfer in progress changes nothing (its
+    /// deadline stays that of the first request); asking for another target is refused
+    /// with [`TransferError::TransferInProgress`] until the first transfer ends.
     pub fn transfer_leader(&mut self, target: NodeId) -> Result<(), TransferError> {
         let _span = self.span("transfer_leader");
         match &mut self.role {
@@ -632,6 +649,40 @@ impl Node {
 
     // ----- message handlers shared by roles -----
 
+    /// On a leader, answers a vote request, pre-vote or response from a node that both
+    /// the committed configuration and the one in effect leave out with
+    /// [`MessageBody::Removed`], and drops the message: such a node missed the entry that
+    /// removed it (nobody replicates to it any more) and would otherwise campaign forever.
+    /// Its term is not adopted either: whatever it asks can lead nowhere, since it lacks a
+    /// committed entry that a quorum holds. Returns whether the message was answered so.
+    fn tell_removed(&mut self, message: &Message) -> bool {
+        let answered = matches!(
+            message.body,
+            MessageBody::PreVote { .. }
+                | MessageBody::RequestVote { .. }
+                | MessageBody::PreVoteResponse { .. }
+                | MessageBody::RequestVoteResponse { .. }
+                | MessageBody::AppendEntriesResponse(_)
+                | MessageBody::HeartbeatResponse { .. }
+        );
+        if !answered || !matches!(self.role, RoleState::Leader(_)) {
+            return false;
+        }
+        let Some(index) = self.shared.removal_of(message.from) else {
+            return false;
+        };
+        tracing::debug!(
+            node = self.id().0,
+            term = self.term().0,
+            %message,
+            configuration = index.0,
+            "telling a removed node so"
+        );
+        self.shared
+            .send(message.from, MessageBody::Removed { index });
+        true
+    }
+
     /// Answers a message from an earlier term so that its sender learns the current term.
     fn answer_stale(&mut self, message: Message) {
         match message.body {
@@ -658,7 +709,13 @@ impl Node {
     /// Makes this node follow `leader`, which sent an append or heartbeat in the current
     /// term. Returns false when the message cannot be from a legitimate leader.
     fn accept_leader(&mut self, leader: NodeId) -> bool {
-        match self.role {
+        match &self.role {
+            RoleState::PreCandidate(tally) if tally.confirming_leader() == Some(leader) => {
+                // Waiting for this leader to confirm its transfer: follow it meanwhile, but
+                // leave the election timer running, which bounds the wait.
+                self.shared.set_leader(Some(leader));
+                return true;
+            }
             RoleState::Leader(_) => {
                 tracing::error!(
                     node = self.id().0,

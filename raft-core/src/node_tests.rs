@@ -411,8 +411,11 @@ fn arbitrary_message() -> impl Strategy<Value = Message> {
             }
         }),
         any::<bool>().prop_map(|granted| MessageBody::RequestVoteResponse { granted }),
-        (0u64..6, 0u64..12).prop_map(|(term, index)| MessageBody::PreVote {
-            last_log: LogId::new(term, index)
+        (0u64..6, 0u64..12, any::<bool>()).prop_map(|(term, index, transfer)| {
+            MessageBody::PreVote {
+                last_log: LogId::new(term, index),
+                transfer,
+            }
         }),
         any::<bool>().prop_map(|granted| MessageBody::PreVoteResponse { granted }),
         Just(MessageBody::TimeoutNow),
@@ -457,6 +460,9 @@ fn arbitrary_message() -> impl Strategy<Value = Message> {
         }),
         Just(MessageBody::ForwardProposals {
             commands: vec![Bytes::from_static(b"f")]
+        }),
+        (0u64..14).prop_map(|index| MessageBody::Removed {
+            index: Index(index)
         }),
     ];
     let term = prop_oneof![8 => 0u64..6, 1 => Just(u64::MAX), 1 => Just(u64::MAX - 1)];
@@ -729,7 +735,10 @@ fn vote_answer(node: &mut Node, request: Message) -> Option<bool> {
 
 fn vote_request(term: u64, last_log: LogId, pre_vote: bool) -> Message {
     let body = if pre_vote {
-        MessageBody::PreVote { last_log }
+        MessageBody::PreVote {
+            last_log,
+            transfer: false,
+        }
     } else {
         MessageBody::RequestVote {
             last_log,
@@ -871,4 +880,267 @@ fn a_joining_node_votes_only_once_admitted() {
         },
     };
     assert_eq!(vote_answer(&mut node, request), Some(true));
+}
+
+/// Node 1 of `voters`, elected leader in term 1 by node 2's vote, its blank entry durable.
+fn leader_of(voters: &[u64]) -> Node {
+    let mut node = node_with(1, voters, 1);
+    node.campaign().expect("a voter may campaign");
+    drain_synced(&mut node);
+    node.step(follower_message(
+        1,
+        MessageBody::RequestVoteResponse { granted: true },
+    ));
+    drain_synced(&mut node);
+    assert_eq!(node.role(), Role::Leader);
+    node
+}
+
+/// The messages among `lines` (trace lines of `drain_synced`) sent to `to`.
+fn sent_to(lines: &[String], to: u64) -> Vec<&String> {
+    let prefix = format!("send n1->n{to} ");
+    lines
+        .iter()
+        .filter(|line| line.starts_with(&prefix))
+        .collect()
+}
+
+// A leader grants a pre-vote only to confirm its transfer in progress to the asker, for the
+// next term and with a log as up to date as its own; every other pre-vote it refuses.
+#[test]
+fn leader_confirms_only_its_transfer_in_progress() {
+    let mut node = leader_of(&[1, 2, 3]);
+    let last_log = node.last_log_id();
+    let ask = |node: &mut Node, from: u64, term: u64, last_log: LogId, transfer: bool| {
+        node.step(Message {
+            from: NodeId(from),
+            to: NodeId(1),
+            term: Term(term),
+            body: MessageBody::PreVote { last_log, transfer },
+        });
+        let lines = drain_synced(node);
+        let answers = sent_to(&lines, from);
+        assert_eq!(answers.len(), 1, "{lines:?}");
+        answers[0].ends_with("granted=true")
+    };
+    assert!(!ask(&mut node, 2, 2, last_log, true), "no transfer yet");
+    node.transfer_leader(NodeId(2)).expect("a voter");
+    drain_synced(&mut node);
+    assert!(ask(&mut node, 2, 2, last_log, true), "the transfer is on");
+    assert!(!ask(&mut node, 2, 2, last_log, false), "not a transfer's");
+    assert!(!ask(&mut node, 3, 2, last_log, true), "not the target");
+    assert!(!ask(&mut node, 2, 3, last_log, true), "not the next term");
+    assert!(
+        !ask(&mut node, 2, 2, LogId::new(1, 0), true),
+        "a log behind the leader's"
+    );
+    assert_eq!(node.role(), Role::Leader);
+    assert_eq!(node.term(), Term(1));
+}
+
+// A follower told to take over first asks its leader alone to confirm, raising no term;
+// the leader's refusal sends it back to following that leader, its grant makes it
+// campaign with the transfer flag.
+#[test]
+fn timeout_now_is_confirmed_before_campaigning() {
+    let mut node = node_with(1, &[1, 2, 3], 1);
+    let heartbeat = MessageBody::Heartbeat {
+        commit: Index(0),
+        round: 1,
+    };
+    node.step(follower_message(1, heartbeat.clone()));
+    drain_synced(&mut node);
+    node.step(follower_message(1, MessageBody::TimeoutNow));
+    let lines = drain_synced(&mut node);
+    assert_eq!(node.role(), Role::PreCandidate);
+    assert_eq!(node.term(), Term(1));
+    assert_eq!(node.leader(), Some(NodeId(2)), "still following");
+    let sent: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.starts_with("send "))
+        .collect();
+    assert_eq!(sent, ["send n1->n2 t2 PreVote last=0.0 transfer"]);
+
+    node.step(follower_message(
+        1,
+        MessageBody::PreVoteResponse { granted: false },
+    ));
+    drain_synced(&mut node);
+    assert_eq!(node.role(), Role::Follower);
+    assert_eq!((node.term(), node.leader()), (Term(1), Some(NodeId(2))));
+
+    node.step(follower_message(1, MessageBody::TimeoutNow));
+    drain_synced(&mut node);
+    node.step(follower_message(
+        2,
+        MessageBody::PreVoteResponse { granted: true },
+    ));
+    let lines = drain_synced(&mut node);
+    assert_eq!(node.role(), Role::Candidate);
+    assert_eq!(node.term(), Term(2));
+    assert!(
+        lines
+            .iter()
+            .any(|line| line == "send n1->n3 t2 RequestVote last=0.0 transfer"),
+        "{lines:?}"
+    );
+}
+
+// While it waits for the leader to confirm a transfer, the target follows the leader's
+// heartbeats (one sent before the confirmation must not spoil the transfer), and gives up
+// after an election timeout without an answer, following on in the same term.
+#[test]
+fn transfer_confirmation_survives_heartbeats_and_times_out() {
+    let mut node = node_with(1, &[1, 2, 3], 1);
+    let heartbeat = || {
+        follower_message(
+            1,
+            MessageBody::Heartbeat {
+                commit: Index(0),
+                round: 1,
+            },
+        )
+    };
+    node.step(heartbeat());
+    drain_synced(&mut node);
+    node.step(follower_message(1, MessageBody::TimeoutNow));
+    drain_synced(&mut node);
+    node.step(heartbeat());
+    let lines = drain_synced(&mut node);
+    assert_eq!(node.role(), Role::PreCandidate, "still waiting");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line == "send n1->n2 t1 HeartbeatResponse round=1"),
+        "{lines:?}"
+    );
+    node.step(follower_message(
+        2,
+        MessageBody::PreVoteResponse { granted: true },
+    ));
+    drain_synced(&mut node);
+    assert_eq!((node.role(), node.term()), (Role::Candidate, Term(2)));
+
+    let mut node = node_with(1, &[1, 2, 3], 1);
+    node.step(heartbeat());
+    drain_synced(&mut node);
+    node.step(follower_message(1, MessageBody::TimeoutNow));
+    drain_synced(&mut node);
+    let mut ticks = 0;
+    while node.role() == Role::PreCandidate {
+        assert!(ticks < 20, "gave up within the longest election timeout");
+        node.tick();
+        node.step(heartbeat());
+        let lines = drain_synced(&mut node);
+        assert!(
+            !lines.iter().any(|line| line.contains("Vote")),
+            "asked nobody else: {lines:?}"
+        );
+        ticks += 1;
+    }
+    assert_eq!(node.role(), Role::Follower);
+    assert_eq!((node.term(), node.leader()), (Term(1), Some(NodeId(2))));
+}
+
+// A leader answers a pre-vote or vote request from a node that its committed
+// configuration leaves out with `Removed`, and takes on none of its terms; members get
+// the usual answers.
+#[test]
+fn leader_tells_a_removed_node_so() {
+    let mut node = leader_of(&[1, 2]);
+    for (term, body) in [
+        (
+            2,
+            MessageBody::PreVote {
+                last_log: LogId::new(1, 9),
+                transfer: false,
+            },
+        ),
+        (
+            5,
+            MessageBody::RequestVote {
+                last_log: LogId::new(1, 9),
+                transfer: true,
+            },
+        ),
+        (7, MessageBody::HeartbeatResponse { round: 3 }),
+    ] {
+        node.step(Message {
+            from: NodeId(3),
+            to: NodeId(1),
+            term: Term(term),
+            body,
+        });
+        let lines = drain_synced(&mut node);
+        assert_eq!(sent_to(&lines, 3), ["send n1->n3 t1 Removed index=0"]);
+    }
+    assert_eq!((node.role(), node.term()), (Role::Leader, Term(1)));
+    node.step(follower_message(
+        2,
+        MessageBody::PreVote {
+            last_log: LogId::new(1, 9),
+            transfer: false,
+        },
+    ));
+    let lines = drain_synced(&mut node);
+    assert_eq!(
+        sent_to(&lines, 2),
+        ["send n1->n2 t1 PreVoteResponse granted=false"]
+    );
+}
+
+// A removal notice is believed only from the leader this node follows (or any node of its
+// term when it knows no leader), and only if it follows no newer configuration; believed,
+// it stops all campaigning, once announced, and shows in the status.
+#[test]
+fn removal_notice_stops_campaigning() {
+    let mut node = node_with(1, &[1, 2, 3], 1);
+    node.step(follower_message(
+        1,
+        MessageBody::Heartbeat {
+            commit: Index(0),
+            round: 1,
+        },
+    ));
+    drain_synced(&mut node);
+    let notice = |from: u64, term: u64| Message {
+        from: NodeId(from),
+        to: NodeId(1),
+        term: Term(term),
+        body: MessageBody::Removed { index: Index(4) },
+    };
+    node.step(notice(3, 1));
+    drain_synced(&mut node);
+    assert!(!node.status().removed, "n3 does not lead term 1");
+    node.step(notice(2, 0));
+    drain_synced(&mut node);
+    assert!(!node.status().removed, "an earlier term's notice");
+
+    node.step(notice(2, 1));
+    let lines = drain_synced(&mut node);
+    assert!(node.status().removed);
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|line| line.starts_with("event removed"))
+            .collect::<Vec<_>>(),
+        ["event removed index=4"]
+    );
+    node.step(notice(2, 1));
+    assert!(
+        !drain_synced(&mut node)
+            .iter()
+            .any(|line| line.starts_with("event removed")),
+        "announced once"
+    );
+    assert_eq!(node.campaign(), Err(CampaignError::NotVoter));
+    for _ in 0..100 {
+        node.tick();
+        let lines = drain_synced(&mut node);
+        assert!(
+            !lines.iter().any(|line| line.starts_with("send")),
+            "{lines:?}"
+        );
+    }
+    assert_eq!(node.role(), Role::Follower);
 }

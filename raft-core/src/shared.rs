@@ -106,6 +106,9 @@ pub(crate) struct Shared {
     deferred: VecDeque<DeferredMessage>,
     /// Read ids this node hands out, and the reads it forwarded to the leader.
     pub(crate) local_reads: LocalReads,
+    /// A leader said its committed configuration at this index removed this node (see
+    /// [`Shared::is_removed`]).
+    pub(crate) removed_by: Option<Index>,
 }
 
 impl Shared {
@@ -170,6 +173,7 @@ impl Shared {
             acknowledged: WriteId(0),
             deferred: VecDeque::new(),
             local_reads: LocalReads::default(),
+            removed_by: None,
         }
     }
 
@@ -303,11 +307,6 @@ impl Shared {
         self.hard_state_dirty = true;
     }
 
-    /// Whether this node may campaign: it votes in the configuration in effect, or in the
-    /// last one known committed. The second case matters when an uncommitted entry demotes
-    /// or removes this node while its log is the longest: the others cannot win without
-    /// its vote, so unless it campaigns (its votes counted under the new configuration,
-    /// its own excluded) the cluster would wait forever.
     /// The configuration in effect and the index of the entry it comes from: the newest
     /// configuration entry in the log, or, when the log holds none, the configuration at
     /// the log's base (a snapshot's, or a new cluster's at index 0).
@@ -318,19 +317,47 @@ impl Shared {
         }
     }
 
+    /// Whether this node may campaign: it votes in the configuration in effect, or in the
+    /// last one known committed. The second case matters when an uncommitted entry demotes
+    /// or removes this node while its log is the longest: the others cannot win without
+    /// its vote, so unless it campaigns (its votes counted under the new configuration,
+    /// its own excluded) the cluster would wait forever.
+    ///
+    /// A node a leader told it was removed never campaigns (see [`Shared::is_removed`]).
     pub(crate) fn may_campaign(&self) -> bool {
         let me = self.id();
-        if !self.admitted() {
+        if !self.admitted() || self.is_removed() {
             return false;
         }
         if self.membership.is_voter(me) {
             return true;
         }
-        let committed = self
-            .log
-            .configuration_through(self.commit)
-            .map_or(&self.base_membership, |(_, membership)| membership);
-        committed.is_voter(me)
+        self.committed_configuration().1.is_voter(me)
+    }
+
+    /// The newest configuration known committed here, and the index it comes from: the
+    /// newest configuration entry at or below the commit index, or the log's base.
+    pub(crate) fn committed_configuration(&self) -> (Index, &Membership) {
+        match self.log.configuration_through(self.commit) {
+            Some((index, membership)) => (*index, membership),
+            None => (self.log.base().index, &self.base_membership),
+        }
+    }
+
+    /// Whether a leader told this node that its committed configuration removed it, and
+    /// no later configuration has reached this node since (a leader that replicates one to
+    /// it counts it as a member again).
+    pub(crate) fn is_removed(&self) -> bool {
+        self.removed_by
+            .is_some_and(|index| self.configuration_in_effect().0 <= index)
+    }
+
+    /// The index of this node's committed configuration if it leaves `node` out, and so
+    /// does the configuration in effect (a node being added is not removed): a leader
+    /// tells such a node it was removed.
+    pub(crate) fn removal_of(&self, node: NodeId) -> Option<Index> {
+        let (index, committed) = self.committed_configuration();
+        (!committed.contains(node) && !self.membership.contains(node)).then_some(index)
     }
 
     /// Whether the cluster has admitted this node: always, unless it started as a joining

@@ -57,8 +57,24 @@ pub struct Status {
     pub snapshot_index: Index,
     /// The membership it follows.
     pub membership: Membership,
+    /// A leader told this node that a committed configuration removed it (see
+    /// [`Event::Removed`](crate::Event::Removed)): it no longer campaigns.
+    pub removed: bool,
     /// Per-follower replication progress; empty unless leader.
     pub followers: Vec<FollowerStatus>,
+    /// The leadership transfer in progress; `None` unless leader.
+    pub transfer: Option<TransferStatus>,
+}
+
+/// A leader's view of the leadership transfer it has in progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferStatus {
+    /// The node leadership is handed to.
+    pub target: NodeId,
+    /// Ticks left before the leader abandons the transfer and accepts proposals again.
+    pub remaining_ticks: u32,
+    /// The target was found up to date and told to campaign (`TimeoutNow` went out).
+    pub timeout_now_sent: bool,
 }
 
 /// A leader's view of one follower.

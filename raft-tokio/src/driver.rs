@@ -941,6 +941,12 @@ impl Driver {
             Event::TransferAborted { target } => {
                 tracing::info!(target = target.0, "leadership transfer abandoned");
             }
+            Event::Removed { index } => {
+                tracing::warn!(
+                    configuration = index.0,
+                    "removed from the cluster's configuration; no longer campaigning"
+                );
+            }
             _ => {}
         }
     }

@@ -620,6 +620,7 @@ fn sample_messages() -> Vec<Message> {
         message(MessageBody::RequestVoteResponse { granted: false }),
         message(MessageBody::PreVote {
             last_log: LogId::new(0, 0),
+            transfer: true,
         }),
         message(MessageBody::PreVoteResponse { granted: true }),
         message(MessageBody::TimeoutNow),

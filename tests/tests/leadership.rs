@@ -4,7 +4,9 @@
 mod common;
 
 use common::n;
-use raft_core::{DropReason, MessageBody, ProposeError, Role, TransferError};
+use raft_core::{
+    DropReason, Event, MessageBody, ProposeError, Role, TransferError, TransferStatus,
+};
 use raft_tests::Cluster;
 
 fn rounds(cluster: &mut Cluster, count: usize) {
@@ -172,6 +174,122 @@ fn transfer_to_an_unreachable_node_aborts() {
     cluster
         .propose(n(1), b"again")
         .expect("proposals are accepted again");
+}
+
+// Retrying a transfer keeps its first deadline: a client that asks again every few ticks
+// toward an unreachable target still sees the transfer abandoned after one election timeout,
+// once, and proposals accepted again; the leader's status counts the ticks down meanwhile.
+#[test]
+fn retried_transfer_keeps_its_first_deadline() {
+    let mut cluster = Cluster::new(3);
+    cluster.elect(n(1));
+    cluster.isolate(n(3));
+    cluster.take_events();
+    let term = cluster.node(n(1)).term();
+    cluster.transfer_leader(n(1), n(3)).expect("n3 is a voter");
+    let election_ticks = 10; // the default minimum election timeout
+    for tick in 1..election_ticks {
+        rounds(&mut cluster, 1);
+        assert_eq!(
+            cluster.node(n(1)).status().transfer,
+            Some(TransferStatus {
+                target: n(3),
+                remaining_ticks: election_ticks - tick,
+                // n3 held the whole log when it was cut off: TimeoutNow went out, and was lost.
+                timeout_now_sent: true,
+            }),
+            "after {tick} ticks"
+        );
+        if tick % 3 == 0 {
+            cluster
+                .transfer_leader(n(1), n(3))
+                .expect("a repeat is accepted");
+        }
+    }
+    rounds(&mut cluster, 1);
+    assert_eq!(cluster.node(n(1)).status().transfer, None, "abandoned");
+    let aborted: Vec<_> = cluster
+        .take_events()
+        .into_iter()
+        .filter(|(_, event)| matches!(event, Event::TransferAborted { .. }))
+        .collect();
+    assert_eq!(aborted, [(n(1), Event::TransferAborted { target: n(3) })]);
+    assert_eq!(cluster.node(n(1)).role(), Role::Leader);
+    assert_eq!(cluster.node(n(1)).term(), term);
+    cluster
+        .propose(n(1), b"again")
+        .expect("proposals are accepted again");
+}
+
+// While a transfer runs, a transfer to another target is refused (the first target may
+// already be campaigning) and the first one's deadline stands; once it ends, the other
+// target can be asked for.
+#[test]
+fn transfer_to_another_target_waits_for_the_first() {
+    let mut cluster = Cluster::new(3);
+    cluster.elect(n(1));
+    cluster.isolate(n(3));
+    cluster.transfer_leader(n(1), n(3)).expect("n3 is a voter");
+    rounds(&mut cluster, 4);
+    assert_eq!(
+        cluster.transfer_leader(n(1), n(2)),
+        Err(TransferError::TransferInProgress { target: n(3) })
+    );
+    let transfer = cluster.node(n(1)).status().transfer.expect("in progress");
+    assert_eq!((transfer.target, transfer.remaining_ticks), (n(3), 6));
+    rounds(&mut cluster, 6);
+    assert_eq!(cluster.node(n(1)).status().transfer, None, "abandoned");
+    cluster.transfer_leader(n(1), n(2)).expect("n2 is a voter");
+    cluster.deliver_all();
+    assert_eq!(cluster.node(n(2)).role(), Role::Leader);
+    assert_eq!(cluster.node(n(1)).status().transfer, None, "not a leader");
+}
+
+// A TimeoutNow delayed past the transfer's deadline cannot depose the leader: its target
+// asks the leader to confirm first, and the leader, which gave the transfer up and took
+// proposals again, refuses. No term moves, no vote is requested, and the target follows
+// the leader on.
+#[test]
+fn stale_timeout_now_does_not_depose_the_leader() {
+    let mut cluster = Cluster::new(3);
+    cluster.elect(n(1));
+    rounds(&mut cluster, 2);
+    let term = cluster.node(n(1)).term();
+    cluster.transfer_leader(n(1), n(2)).expect("n2 is a voter");
+    let held = cluster.hold_matching(|message| matches!(message.body, MessageBody::TimeoutNow));
+    assert_eq!(held, 1, "n2 is up to date: TimeoutNow went out at once");
+    rounds(&mut cluster, 10);
+    assert_eq!(cluster.node(n(1)).transfer_target(), None, "abandoned");
+    cluster
+        .propose(n(1), b"after the transfer")
+        .expect("proposals are accepted again");
+    rounds(&mut cluster, 2);
+
+    cluster.clear_trace();
+    cluster.release_held();
+    cluster.deliver_all();
+    rounds(&mut cluster, 30);
+    let trace = cluster.trace();
+    assert!(
+        trace.iter().any(|line| line.starts_with("n1: send n1->n2")
+            && line.contains("PreVoteResponse granted=false")),
+        "the leader refused to confirm:\n{}",
+        cluster.trace_tail(20)
+    );
+    assert!(
+        !trace.iter().any(|line| line.contains("RequestVote ")),
+        "nobody campaigned"
+    );
+    for id in cluster.ids() {
+        assert_eq!(cluster.node(id).term(), term, "{id}");
+        assert_eq!(cluster.node(id).leader(), Some(n(1)), "{id}");
+    }
+    assert_eq!(cluster.node(n(1)).role(), Role::Leader);
+    cluster
+        .propose(n(1), b"still leading")
+        .expect("the leader accepts");
+    rounds(&mut cluster, 2);
+    assert_eq!(cluster.applied_commands(n(2)).len(), 2);
 }
 
 // Transfers to learners, to non-members and to the leader itself, and transfers asked of a

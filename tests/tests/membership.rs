@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::n;
-use raft_core::{Membership, MembershipError, NodeId, Role};
+use raft_core::{Event, Membership, MembershipError, MessageBody, NodeId, Role};
 use raft_tests::Cluster;
 
 fn voters(ids: &[u64]) -> BTreeSet<NodeId> {
@@ -170,6 +170,75 @@ fn removed_leader_steps_down() {
     rounds(&mut cluster, 3);
     assert_eq!(cluster.applied_commands(n(2)).len(), 1);
     assert_eq!(cluster.applied_commands(n(3)).len(), 1);
+}
+
+// A node removed while cut off never receives the entry that removed it and campaigns on
+// its own; once healed, its pre-vote reaches the leader, which tells it so: the node stops
+// campaigning for good, says so in an event and its status, and the leader never noticed.
+#[test]
+fn removed_node_learns_of_its_removal_and_stops_campaigning() {
+    let mut cluster = Cluster::new(3);
+    cluster.elect(n(1));
+    rounds(&mut cluster, 2);
+    let term = cluster.node(n(1)).term();
+    cluster.isolate(n(3));
+    let removal = cluster
+        .change_membership(n(1), &[1, 2], &[])
+        .expect("a one-voter change");
+    rounds(&mut cluster, 3);
+    assert!(cluster.node(n(1)).commit_index() >= removal.index);
+    assert!(
+        cluster.node(n(3)).membership().is_voter(n(3)),
+        "n3 missed its removal"
+    );
+    rounds(&mut cluster, 40);
+    assert!(
+        cluster
+            .trace()
+            .iter()
+            .any(|line| line.starts_with("n3: send") && line.contains("PreVote")),
+        "cut off, n3 campaigns"
+    );
+    assert!(!cluster.node(n(3)).status().removed);
+
+    cluster.take_events();
+    cluster.heal();
+    cluster.run_until(40, |cluster| cluster.node(n(3)).status().removed);
+    let removed: Vec<_> = cluster
+        .take_events()
+        .into_iter()
+        .filter(|(_, event)| matches!(event, Event::Removed { .. }))
+        .collect();
+    assert_eq!(
+        removed,
+        [(
+            n(3),
+            Event::Removed {
+                index: removal.index
+            }
+        )]
+    );
+    cluster.clear_trace();
+    rounds(&mut cluster, 100);
+    let campaigned = cluster.trace().iter().any(|line| {
+        line.starts_with("n3: send") && (line.contains("PreVote") || line.contains("RequestVote"))
+    });
+    assert!(!campaigned, "n3 no longer campaigns");
+    assert_eq!(cluster.node(n(3)).role(), Role::Follower);
+    assert!(cluster.node(n(3)).status().removed);
+    assert_eq!(cluster.node(n(1)).role(), Role::Leader);
+    assert_eq!(
+        cluster.node(n(1)).term(),
+        term,
+        "the leader was never disturbed"
+    );
+    assert!(
+        !cluster
+            .in_flight()
+            .iter()
+            .any(|message| matches!(message.body, MessageBody::Removed { .. })),
+        "and has nothing more to tell"
+    );
 }
 
 // One change at a time; invalid configurations and changes asked of followers are refused

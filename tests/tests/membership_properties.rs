@@ -63,8 +63,8 @@ enum Step {
     Isolate(usize),
     /// Propose a command on a node (refused unless it leads).
     Propose(usize),
-    /// Make a node campaign now (skipped when it leads, is down, or does not vote by its
-    /// own view of the configuration).
+    /// Make a node campaign now (skipped when it leads, is down, does not vote by its own
+    /// view of the configuration, or was told by a leader that it was removed).
     Campaign(usize),
     /// Crash a node, losing its unsynced writes. Unless `force`, skipped when fewer than
     /// four servers would stay up.
@@ -243,6 +243,7 @@ fn run_step(cluster: &mut Cluster, step: &Step, commands: &mut u64) {
             if cluster.is_up(id)
                 && cluster.node(id).role() != Role::Leader
                 && cluster.node(id).membership().is_voter(id)
+                && !cluster.node(id).status().removed
             {
                 cluster.campaign(id);
             }

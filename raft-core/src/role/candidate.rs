@@ -15,6 +15,9 @@ pub(crate) struct CandidateState {
     /// The write carrying this node's vote for itself: the vote counts once it is durable,
     /// so that a crash cannot make this node vote twice in the term it may win.
     self_vote_write: WriteId,
+    /// A pre-vote that asks this leader alone to confirm its leadership transfer to this
+    /// node: its answer decides the round.
+    confirming: Option<NodeId>,
 }
 
 impl CandidateState {
@@ -22,7 +25,22 @@ impl CandidateState {
         CandidateState {
             votes: BTreeMap::new(),
             self_vote_write,
+            confirming: None,
         }
+    }
+
+    /// A pre-vote round decided by `leader`'s answer alone: whether its transfer to this
+    /// node is still in progress.
+    pub(crate) fn confirming(leader: NodeId) -> CandidateState {
+        CandidateState {
+            confirming: Some(leader),
+            ..CandidateState::new(WriteId(0))
+        }
+    }
+
+    /// The leader whose confirmation this round waits for, if it is a transfer's.
+    pub(crate) fn confirming_leader(&self) -> Option<NodeId> {
+        self.confirming
     }
 
     /// Records `voter`'s answer; a repeated answer (a duplicated message) keeps the first.
@@ -32,6 +50,13 @@ impl CandidateState {
 
     /// The election's outcome so far.
     pub(crate) fn tally(&self, shared: &Shared) -> VoteResult {
+        if let Some(leader) = self.confirming {
+            return match self.votes.get(&leader) {
+                Some(true) => VoteResult::Won,
+                Some(false) => VoteResult::Lost,
+                None => VoteResult::Pending,
+            };
+        }
         let me = shared.id();
         let self_vote_durable = shared.acknowledged >= self.self_vote_write;
         shared.membership.vote_result(|voter| {

@@ -12,7 +12,7 @@ use crate::quorum::{Membership, VoteResult};
 use crate::read::{self, ReadQueue, Requester};
 use crate::shared::Shared;
 use crate::snapshot::SnapshotTransfer;
-use crate::status::FollowerStatus;
+use crate::status::{FollowerStatus, TransferStatus};
 use crate::types::{ENTRY_OVERHEAD_BYTES, Entry, Index, LogId, NodeId, Payload};
 
 /// A leadership transfer in progress.
@@ -403,7 +403,16 @@ impl LeaderState {
 
     /// Starts handing leadership to `target`: bring it up to date, then tell it to
     /// campaign. Proposals are refused meanwhile; the transfer is abandoned after an
-    /// election timeout. A new transfer replaces one in progress.
+    /// election timeout.
+    ///
+    /// While a transfer is in progress, asking again for the same target changes nothing:
+    /// the deadline stays that of the first request, so a caller retrying every few ticks
+    /// cannot keep proposals refused for longer than one election timeout. A transfer to
+    /// another target is refused ([`TransferError::TransferInProgress`]) rather than
+    /// replacing the first, as etcd does: the first target may already hold a
+    /// `TimeoutNow` and be campaigning, so a second would put two nodes told to take over
+    /// in the same term, and a restarted deadline would again let alternating requests
+    /// refuse proposals indefinitely. The caller asks again once the first transfer ends.
     pub(crate) fn transfer_leader(
         &mut self,
         shared: &mut Shared,
@@ -414,6 +423,15 @@ impl LeaderState {
         }
         if !shared.membership.is_voter(target) {
             return Err(TransferError::TargetNotVoter { target });
+        }
+        match self.transfer {
+            Some(transfer) if transfer.target == target => return Ok(()),
+            Some(transfer) => {
+                return Err(TransferError::TransferInProgress {
+                    target: transfer.target,
+                });
+            }
+            None => {}
         }
         let Some(progress) = self.progress.get_mut(&target) else {
             return Err(TransferError::TargetNotVoter { target });
@@ -443,6 +461,22 @@ impl LeaderState {
     /// The target of the transfer in progress, if any.
     pub(crate) fn transfer_target(&self) -> Option<NodeId> {
         self.transfer.map(|transfer| transfer.target)
+    }
+
+    /// Whether a transfer to `target` is in progress: the leader confirms it to the
+    /// target's pre-vote then, and only then.
+    pub(crate) fn transferring_to(&self, target: NodeId) -> bool {
+        self.transfer_target() == Some(target)
+    }
+
+    /// The transfer in progress, for [`crate::Status`].
+    pub(crate) fn transfer_status(&self, shared: &Shared) -> Option<TransferStatus> {
+        let election_ticks = shared.config.election_ticks_min();
+        self.transfer.map(|transfer| TransferStatus {
+            target: transfer.target,
+            remaining_ticks: election_ticks.saturating_sub(transfer.elapsed),
+            timeout_now_sent: transfer.timeout_sent,
+        })
     }
 
     /// Sends every follower a heartbeat carrying the commit index, capped at what that
