@@ -124,7 +124,10 @@
 //! to 5 s for it to catch up, then makes it a voter and answers 204. A node that has not
 //! caught up by then (not started yet, as in raftexample's order) stays a learner, which
 //! cannot cost the quorum: the answer is 202, and the leader promotes it once it has
-//! caught up. Start the new node with `--join`, its id last in `--cluster`.
+//! caught up (a `DELETE` of the node meanwhile cancels that: a removal always wins). Start
+//! the new node with `--join`, its id last in `--cluster`. Adding a node that is a member
+//! already is refused with 409 (it would replace a running node's address); to move a
+//! node, remove it and add it again.
 //! `DELETE /ID` removes node ID. To delete a key made only of digits, add `?kind=key`
 //! (`curl -L -X DELETE http://127.0.0.1:12380/123?kind=key`); likewise `GET
 //! /status?kind=key` reads the key `status`.

@@ -308,7 +308,7 @@ impl Server {
         if outcome == Err(ClientError::OutcomeUnknown(Uncertainty::Timeout)) {
             // As in raftexample, the node may be started after the POST: it stays a
             // learner (it cannot cost the quorum) and is promoted once it has caught up.
-            self.promote_when_caught_up(node, address);
+            self.promote_when_caught_up(node);
             return json_reply(
                 StatusCode::ACCEPTED,
                 &json!({
@@ -320,13 +320,14 @@ impl Server {
     }
 
     /// Keeps trying to promote learner `node` in the background, for up to ten minutes,
-    /// while this node leads.
-    fn promote_when_caught_up(&self, node: NodeId, address: String) {
+    /// while this node leads. It stops as soon as `node` is no longer a learner: a `DELETE`
+    /// of the node cancels its pending promotion, and never sees it added back.
+    fn promote_when_caught_up(&self, node: NodeId) {
         let raft = self.raft.clone();
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
             while tokio::time::Instant::now() < deadline {
-                match raft.add_voter(node, address.clone(), CATCH_UP).await {
+                match raft.promote(node, CATCH_UP).await {
                     Ok(()) => {
                         tracing::info!(%node, "learner caught up and promoted to voter");
                         return;

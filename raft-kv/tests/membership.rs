@@ -257,3 +257,61 @@ fn leadership_transfers_that_cannot_happen_are_refused() {
     cluster.write(leader, "PUT", "/after", b"refusal");
     cluster.expect_value(leader, "/after", "refusal");
 }
+
+/// The voters and learners the node at `port` reports.
+fn members(port: u16) -> Result<(serde_json::Value, serde_json::Value), String> {
+    let status = get(port, "/status")?.json();
+    Ok((status["voters"].clone(), status["learners"].clone()))
+}
+
+// A removal cancels a pending addition: node 4 added before it runs (202, a learner to be
+// promoted once caught up) and then removed stays removed, long after the promotion would
+// have been retried.
+#[test]
+fn a_removal_cancels_a_pending_addition() {
+    let mut cluster = Cluster::new(3, &[]);
+    cluster.start_all();
+    let leader = cluster.leader();
+    let newcomer = cluster.add_joining_node();
+    let address = format!("http://127.0.0.1:{}", cluster.nodes[newcomer].raft_port);
+    let reply = cluster.write(leader, "POST", "/4", address.as_bytes());
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    cluster.write(leader, "DELETE", "/4", b"");
+    let port = cluster.nodes[leader].http_port;
+    let removed = (serde_json::json!([1, 2, 3]), serde_json::json!([]));
+    assert_eq!(members(port).expect("status"), removed);
+    // The promotion was retried every 5 s: watch for longer than that.
+    let until = std::time::Instant::now() + Duration::from_secs(8);
+    while std::time::Instant::now() < until {
+        assert_eq!(
+            members(port).expect("status"),
+            removed,
+            "node 4 came back after its removal"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+// Adding a node that is a member already is refused (409) and changes nothing: before, a
+// new address replaced a running voter's and cut it off.
+#[test]
+fn adding_an_existing_member_is_refused() {
+    let mut cluster = Cluster::new(3, &[]);
+    cluster.start_all();
+    let leader = cluster.leader();
+    let port = cluster.nodes[leader].http_port;
+    let reply = request(port, "POST", "/3", b"http://127.0.0.1:9").expect("POST /3");
+    assert_eq!(reply.status, 409, "{}", reply.text());
+    assert!(
+        reply.error_message().contains("a member already"),
+        "{}",
+        reply.text()
+    );
+    // Node 3 still takes part: with node 3 the only other voter left, writes commit.
+    let other = (0..3)
+        .find(|position| *position != leader && cluster.nodes[*position].id != 3)
+        .expect("a follower other than node 3");
+    cluster.nodes[other].kill();
+    cluster.write(leader, "PUT", "/still", b"three");
+    cluster.expect_value(2, "/still?consistency=local", "three");
+}

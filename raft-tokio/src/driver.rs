@@ -51,6 +51,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<(), ClientError>>,
     },
     ChangeMembership {
+        expected: Option<Membership>,
         voters: BTreeSet<NodeId>,
         learners: BTreeSet<NodeId>,
         reply: oneshot::Sender<Result<(), ClientError>>,
@@ -703,9 +704,17 @@ impl Driver {
                 forward_unit(answer, reply);
             }
             Command::ChangeMembership {
+                expected: Some(expected),
+                reply,
+                ..
+            } if self.node.role() == Role::Leader && *self.node.membership() != expected => {
+                let _ = reply.send(Err(ClientError::Refused(Refusal::ConfigurationChanged)));
+            }
+            Command::ChangeMembership {
                 voters,
                 learners,
                 reply,
+                ..
             } => match self.node.change_membership(voters, learners) {
                 Ok(id) => {
                     let (inner, answer) = oneshot::channel();

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use raft_core::{
-    MembershipError, NodeId, ProposeError, ReadError, RecoveryError, Role, Status, Term,
-    TransferError,
+    Membership, MembershipError, NodeId, ProposeError, ReadError, RecoveryError, Role, Status,
+    Term, TransferError,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -92,6 +92,15 @@ pub enum Refusal {
     /// The node named is not a member of the cluster.
     #[error("{0} is not a member")]
     NotMember(NodeId),
+    /// The node named is a member already.
+    #[error("{0} is a member already")]
+    AlreadyMember(NodeId),
+    /// The node named is not a learner (so it cannot be promoted).
+    #[error("{0} is not a learner")]
+    NotLearner(NodeId),
+    /// The configuration changed since the one a change was computed from: read it again.
+    #[error("the configuration changed since it was read")]
+    ConfigurationChanged,
 }
 
 impl Refusal {
@@ -311,6 +320,26 @@ impl RaftHandle {
         learners: BTreeSet<NodeId>,
     ) -> Result<(), ClientError> {
         self.ask(|reply| Command::ChangeMembership {
+            expected: None,
+            voters,
+            learners,
+            reply,
+        })
+        .await
+    }
+
+    /// [`change_membership`](RaftHandle::change_membership), but only if the configuration
+    /// is still `expected` when the leader proposes the change (refused with
+    /// [`Refusal::ConfigurationChanged`] otherwise): a change computed from a configuration
+    /// read earlier never undoes one made in between, such as a removal.
+    pub async fn change_membership_from(
+        &self,
+        expected: Membership,
+        voters: BTreeSet<NodeId>,
+        learners: BTreeSet<NodeId>,
+    ) -> Result<(), ClientError> {
+        self.ask(|reply| Command::ChangeMembership {
+            expected: Some(expected),
             voters,
             learners,
             reply,
@@ -322,53 +351,80 @@ impl RaftHandle {
     /// as a learner, waits until it has caught up with the log (at most `catch_up`), then
     /// makes it a voter. A voter that is far behind, or not running at all, would slow
     /// every commit or even cost the quorum; so when `node` has not caught up in time it
-    /// stays a learner and the result is [`ClientError::Timeout`]: call again (at once,
-    /// or once the node runs) to promote it.
+    /// stays a learner and the result is an unknown outcome of kind
+    /// [`Uncertainty::Timeout`]: call [`promote`](RaftHandle::promote) to promote it later.
+    ///
+    /// A node that is already a member is refused ([`Refusal::AlreadyMember`]): adding it
+    /// again would replace its address and could cut a running voter off.
     pub async fn add_voter(
         &self,
         node: NodeId,
         address: String,
         catch_up: Duration,
     ) -> Result<(), ClientError> {
-        self.set_address(node, address).await?;
         let status = self.status().await?;
-        let mut learners = status.membership.learners.clone();
-        let mut voters = status.membership.voters.clone();
-        if !voters.contains(&node) {
-            learners.insert(node);
-            self.change_membership(voters.clone(), learners.clone())
-                .await?;
+        if status.membership.contains(node) {
+            return Err(ClientError::Refused(Refusal::AlreadyMember(node)));
         }
+        self.set_address(node, address).await?;
+        let membership = status.membership;
+        let mut learners = membership.learners.clone();
+        learners.insert(node);
+        self.change_membership_from(membership.clone(), membership.voters.clone(), learners)
+            .await?;
+        self.promote(node, catch_up).await
+    }
+
+    /// Makes learner `node` a voter once it has caught up with the log, waiting at most
+    /// `catch_up` (then an unknown outcome of kind [`Uncertainty::Timeout`]: the node stays
+    /// a learner). Refused with [`Refusal::NotLearner`] when `node` is not a learner, for
+    /// instance because it was removed meanwhile: a removal always wins over a pending
+    /// promotion.
+    pub async fn promote(&self, node: NodeId, catch_up: Duration) -> Result<(), ClientError> {
         let deadline = tokio::time::Instant::now() + catch_up;
         loop {
             let status = self.status().await?;
+            if !status.membership.learners.contains(&node) {
+                return Err(ClientError::Refused(Refusal::NotLearner(node)));
+            }
             let caught_up = status
                 .followers
                 .iter()
                 .any(|follower| follower.id == node && follower.matched >= status.commit);
             if caught_up {
-                break;
+                let membership = status.membership;
+                let mut voters = membership.voters.clone();
+                let mut learners = membership.learners.clone();
+                learners.remove(&node);
+                voters.insert(node);
+                match self
+                    .change_membership_from(membership, voters, learners)
+                    .await
+                {
+                    // Changed in between (a removal, say): look again.
+                    Err(ClientError::Refused(Refusal::ConfigurationChanged)) => {}
+                    outcome => return outcome,
+                }
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(ClientError::TIMEOUT);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        learners.remove(&node);
-        voters.insert(node);
-        self.change_membership(voters, learners).await
     }
 
     /// Removes `node` from the cluster (voter or learner); refused when it is not a
     /// member.
     pub async fn remove(&self, node: NodeId) -> Result<(), ClientError> {
         let status = self.status().await?;
-        let mut voters = status.membership.voters.clone();
-        let mut learners = status.membership.learners.clone();
+        let membership = status.membership;
+        let mut voters = membership.voters.clone();
+        let mut learners = membership.learners.clone();
         if !voters.remove(&node) && !learners.remove(&node) {
             return Err(ClientError::Refused(Refusal::NotMember(node)));
         }
-        self.change_membership(voters, learners).await
+        self.change_membership_from(membership, voters, learners)
+            .await
     }
 
     /// Hands leadership to `target`; resolves once the transfer started (watch the role to
