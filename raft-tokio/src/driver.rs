@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use raft_core::{
-    Action, Event, Index, LogId, Membership, MembershipError, Message, MessageBody, Node, NodeId,
-    Proposal, ProposeError, ReadError, ReadId, Recovered, Role, SnapshotMetadata, SnapshotTransfer,
-    Status, TransferError, WriteId,
+    Action, Event, HardState, Index, LogId, Membership, MembershipError, Message, MessageBody,
+    Node, NodeId, Proposal, ProposeError, ReadError, ReadId, Recovered, Role, SnapshotMetadata,
+    SnapshotTransfer, Status, TransferError, WriteId,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
@@ -263,8 +263,8 @@ struct IdentifiedStore {
 }
 
 /// Recovers `store` and checks whose data it holds against `claimed`: a store of another
-/// node or cluster is refused; a store without an identity gets `claimed` recorded (a new
-/// store, or one written before identities were recorded).
+/// node or cluster is refused, unless it holds nothing at all; a store without an identity
+/// gets `claimed` recorded (a new store, or one written before identities were recorded).
 fn recover_identified<S: LogStore>(
     store: &mut S,
     claimed: StoreIdentity,
@@ -288,11 +288,15 @@ fn recover_identified<S: LogStore>(
                 fresh: blank && !identity.joined,
             })
         }
-        Some(identity) => Err(StartError::ForeignStore {
-            stored: identity,
-            expected: claimed,
-        }),
-        None => {
+        // A store of another node that holds nothing at all (no vote, no entry) vouched
+        // for nothing: a start with a mistaken id is put right by the next one.
+        Some(identity) if !(blank && stored.hard_state == HardState::default()) => {
+            Err(StartError::ForeignStore {
+                stored: identity,
+                expected: claimed,
+            })
+        }
+        Some(_) | None => {
             store.record_identity(claimed)?;
             Ok(IdentifiedStore {
                 stored,

@@ -455,3 +455,59 @@ async fn a_leader_stopped_by_its_storage_answers_its_proposals_outcome_unknown()
     assert_eq!(value, Bytes::from_static(b"during"));
     shutdown_all(&handles).await;
 }
+
+// A store records whose data it holds: another node's store is refused at start (with
+// both identities named), unless it holds nothing at all, which a start with a mistaken id
+// may leave behind and which the right id then takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_another_node_is_refused_unless_it_holds_nothing() {
+    use raft_core::{Entry, HardState, LogId, Payload};
+    use raft_tokio::storage::{StoreIdentity, StoredState};
+
+    let network = InProcessNetwork::new();
+    let other = StoreIdentity {
+        cluster_id: CLUSTER,
+        node_id: NodeId(2),
+        joined: false,
+    };
+    let used = MemoryLogStore::from_state(StoredState {
+        identity: Some(other),
+        hard_state: HardState {
+            term: Term(1),
+            vote: Some(NodeId(2)),
+        },
+        entries: vec![Entry {
+            id: LogId::new(1, 1),
+            payload: Payload::Blank,
+        }],
+        ..StoredState::default()
+    });
+    let refused = start(options(&network, 1, 3, 1 << 20), used, Register::default()).await;
+    match refused {
+        Err(error @ StartError::ForeignStore { .. }) => assert!(
+            error
+                .to_string()
+                .contains("node 2 of cluster 5, not of node 1"),
+            "{error}"
+        ),
+        Err(other) => panic!("expected a refusal of the foreign store, got {other}"),
+        Ok(_) => panic!("a node started on another node's data"),
+    }
+
+    let untouched = MemoryLogStore::from_state(StoredState {
+        identity: Some(other),
+        ..StoredState::default()
+    });
+    let handle = start(
+        options(&network, 1, 3, 1 << 20),
+        untouched.clone(),
+        Register::default(),
+    )
+    .await
+    .expect("an untouched store is taken over");
+    assert_eq!(
+        untouched.state().identity.map(|identity| identity.node_id),
+        Some(NodeId(1))
+    );
+    handle.shutdown().await;
+}
