@@ -123,28 +123,18 @@ impl Server {
             Route::Metrics => text(StatusCode::OK, self.raft.render_metrics()),
             Route::Get { key, local } => self.get(key, local).await,
             Route::Put { key } => {
-                let session = match session_headers(&parts.headers) {
-                    Ok(session) => session,
-                    Err(rejection) => return rejection.reply(),
-                };
-                let value = match read_body(body, &parts.headers, self.max_value_bytes).await {
-                    Ok(value) => value,
-                    Err(rejection) => return rejection.reply(),
-                };
-                self.write(Command::Put { key, value }, session, target)
-                    .await
+                self.write_body(&parts.headers, body, target, |value| Command::Put {
+                    key,
+                    value,
+                })
+                .await
             }
             Route::Append { key } => {
-                let session = match session_headers(&parts.headers) {
-                    Ok(session) => session,
-                    Err(rejection) => return rejection.reply(),
-                };
-                let value = match read_body(body, &parts.headers, self.max_value_bytes).await {
-                    Ok(value) => value,
-                    Err(rejection) => return rejection.reply(),
-                };
-                self.write(Command::Append { key, value }, session, target)
-                    .await
+                self.write_body(&parts.headers, body, target, |value| Command::Append {
+                    key,
+                    value,
+                })
+                .await
             }
             Route::DeleteKey { key } => match session_headers(&parts.headers) {
                 Ok(session) => self.write(Command::Delete { key }, session, target).await,
@@ -216,7 +206,26 @@ impl Server {
         }
     }
 
-    /// A put or delete; in a client session when the request named one.
+    /// A write of the request's body (a put or an append, as `command` makes it), in the
+    /// session the headers name, if any.
+    async fn write_body(
+        &self,
+        headers: &HeaderMap,
+        body: Incoming,
+        target: &str,
+        command: impl FnOnce(Bytes) -> Command,
+    ) -> Reply {
+        let session = match session_headers(headers) {
+            Ok(session) => session,
+            Err(rejection) => return rejection.reply(),
+        };
+        match read_body(body, headers, self.max_value_bytes).await {
+            Ok(value) => self.write(command(value), session, target).await,
+            Err(rejection) => rejection.reply(),
+        }
+    }
+
+    /// A put, append or delete; in a client session when the request named one.
     async fn write(&self, command: Command, session: Option<(u64, u64)>, target: &str) -> Reply {
         let Some((client, sequence)) = session else {
             return match self.within(self.proposer.propose(command.encode())).await {

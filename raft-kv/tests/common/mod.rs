@@ -492,19 +492,9 @@ impl Node {
     pub fn start_refused(&mut self) -> ExitStatus {
         assert!(self.child.is_none(), "node {} is running", self.id);
         self.reserved.clear();
-        let mut child = self.command().spawn().expect("raft-kv starts");
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = child.try_wait().expect("waitable") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("node {} kept running where it should refuse to", self.id);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = self.command().spawn().expect("raft-kv starts");
+        exit_status(child)
+            .unwrap_or_else(|| panic!("node {} kept running where it should refuse to", self.id))
     }
 
     /// SIGKILLs the process and waits for it.
@@ -517,28 +507,19 @@ impl Node {
 
     /// SIGTERMs the process and waits (at most [`PATIENCE`]) for it to exit.
     pub fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("the node runs");
+        let child = self.child.take().expect("the node runs");
         let sent = Command::new("kill")
             .arg("-TERM")
             .arg(child.id().to_string())
             .status()
             .expect("kill runs");
         assert!(sent.success(), "kill -TERM failed");
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = child.try_wait().expect("waitable") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "node {} did not exit within {PATIENCE:?} of SIGTERM",
-                    self.id
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        exit_status(child).unwrap_or_else(|| {
+            panic!(
+                "node {} did not exit within {PATIENCE:?} of SIGTERM",
+                self.id
+            )
+        })
     }
 
     /// Whether the process still runs.
@@ -553,6 +534,22 @@ impl Node {
             }
             None => false,
         }
+    }
+}
+
+/// Waits at most [`PATIENCE`] for `child` to exit; `None` (after killing it) if it did not.
+fn exit_status(mut child: Child) -> Option<ExitStatus> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().expect("waitable") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -227,6 +227,19 @@ impl RedbLogStore {
         Ok(())
     }
 
+    /// A write transaction whose commit returns only once it is on disk (redb's default,
+    /// said out loud).
+    fn begin_durable_write(&self) -> Result<redb::WriteTransaction, StorageError> {
+        let mut transaction = self
+            .database
+            .begin_write()
+            .map_err(|error| self.failure("start a write transaction", error))?;
+        transaction
+            .set_durability(Durability::Immediate)
+            .map_err(|error| self.failure("ask for a durable commit", error))?;
+        Ok(transaction)
+    }
+
     /// A redb failure while running: [`StorageError::Corrupt`] if redb found the file
     /// damaged, else [`StorageError::Failed`]. `action` says what was being done.
     fn failure(&self, action: &str, error: impl Into<redb::Error>) -> StorageError {
@@ -355,13 +368,7 @@ impl LogStore for RedbLogStore {
 
     fn record_identity(&mut self, identity: StoreIdentity) -> Result<(), StorageError> {
         let encoded = encode(&self.path, &identity)?;
-        let mut transaction = self
-            .database
-            .begin_write()
-            .map_err(|error| self.failure("start a write transaction", error))?;
-        transaction
-            .set_durability(Durability::Immediate)
-            .map_err(|error| self.failure("ask for a durable commit", error))?;
+        let transaction = self.begin_durable_write()?;
         transaction
             .open_table(METADATA)
             .map_err(|error| self.failure("open the metadata", error))?
@@ -376,14 +383,7 @@ impl LogStore for RedbLogStore {
         if writes.is_empty() {
             return Ok(());
         }
-        let mut transaction = self
-            .database
-            .begin_write()
-            .map_err(|error| self.failure("start a write transaction", error))?;
-        // The default, said out loud: the commit returns only once the batch is on disk.
-        transaction
-            .set_durability(Durability::Immediate)
-            .map_err(|error| self.failure("ask for a durable commit", error))?;
+        let transaction = self.begin_durable_write()?;
         {
             let mut entries = transaction
                 .open_table(ENTRIES)
