@@ -161,6 +161,8 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod connections;
+mod descriptors;
 mod local;
 mod machine;
 mod proposals;
@@ -177,6 +179,7 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Mode, Settings};
+use crate::connections::ConnectionSlots;
 use crate::machine::KeyValueStore;
 use crate::proposals::Proposer;
 use crate::server::Server;
@@ -224,6 +227,12 @@ async fn run(settings: Settings) -> Result<(), String> {
     // Nothing is logged before the store opens, so that an unusable data directory is
     // reported in exactly one line.
     let store = RedbLogStore::open(&settings.data_dir).map_err(|error| error.to_string())?;
+    let descriptors = descriptors::raise_limit()?;
+    let http_connections_max = descriptors::http_connections_max(
+        descriptors.current,
+        descriptors::reserved(settings.peers.len()),
+        settings.http_connections_max,
+    )?;
     let host = settings
         .host
         .trim_start_matches('[')
@@ -280,6 +289,9 @@ async fn run(settings: Settings) -> Result<(), String> {
         data_dir = %settings.data_dir.display(),
         join = settings.join,
         tls = settings.tls.is_some(),
+        file_descriptors = descriptors.current,
+        file_descriptors_raised_from = descriptors.raised_from,
+        http_connections_max,
         "raft-kv started"
     );
 
@@ -290,6 +302,9 @@ async fn run(settings: Settings) -> Result<(), String> {
         max_value_bytes: settings.max_value_bytes,
         request_timeout: settings.request_timeout,
         transfer_patience,
+        connections: ConnectionSlots::new(http_connections_max),
+        idle_timeout: settings.http_idle_timeout,
+        tick: settings.tick,
     });
     let serving = tokio::spawn(server.serve(listener));
     let stdin_closed = async {
