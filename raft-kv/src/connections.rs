@@ -257,14 +257,12 @@ mod tests {
         first.heir = Some(heir);
         drop(first);
         let mut inheritance = waiter.inheritance.take().expect("a connection was asked");
-        assert!(
-            inheritance.try_recv().is_ok(),
-            "its place goes to the newcomer"
-        );
+        let inherited = inheritance.try_recv();
+        assert!(inherited.is_ok(), "its place goes to the newcomer");
         assert!(
             Arc::clone(&slots.places).try_acquire_owned().is_err(),
             "and not back to the semaphore"
         );
-        drop(second);
+        drop((second, inherited));
     }
 }
