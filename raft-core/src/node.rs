@@ -188,6 +188,10 @@ impl Node {
             term: shared.term(),
             vote: shared.hard_state.vote,
             leader: shared.leader,
+            quorum_contact_age_ticks: match &self.role {
+                RoleState::Leader(leader) => Some(leader.quorum_contact_age_ticks(shared)),
+                _ => None,
+            },
             commit: shared.commit,
             applied: shared.applied,
             last_index: shared.log.last_index(),

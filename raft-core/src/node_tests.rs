@@ -1144,3 +1144,37 @@ fn removal_notice_stops_campaigning() {
     }
     assert_eq!(node.role(), Role::Follower);
 }
+
+// A leader reports how many ticks ago a quorum last answered it: counting from its
+// election, reset by any voter's answer that completes a quorum; other roles report none.
+#[test]
+fn leader_reports_the_age_of_its_quorum_contact() {
+    let mut node = node_with(1, &[1, 2, 3], 1);
+    assert_eq!(node.status().quorum_contact_age_ticks, None);
+    node.campaign().expect("voter");
+    drain_synced(&mut node);
+    assert_eq!(node.status().quorum_contact_age_ticks, None, "a candidate");
+    node.step(follower_message(
+        1,
+        MessageBody::RequestVoteResponse { granted: true },
+    ));
+    drain_synced(&mut node);
+    assert_eq!(node.role(), Role::Leader);
+    assert_eq!(node.status().quorum_contact_age_ticks, Some(0));
+    for _ in 0..4 {
+        node.tick();
+        drain_synced(&mut node);
+    }
+    assert_eq!(node.status().quorum_contact_age_ticks, Some(4));
+    node.step(follower_message(
+        1,
+        MessageBody::HeartbeatResponse { round: 1 },
+    ));
+    drain_synced(&mut node);
+    assert_eq!(node.status().quorum_contact_age_ticks, Some(0));
+    for _ in 0..3 {
+        node.tick();
+        drain_synced(&mut node);
+    }
+    assert_eq!(node.status().quorum_contact_age_ticks, Some(3));
+}

@@ -43,6 +43,9 @@ pub(crate) struct Progress {
     pub(crate) commit_sent: Index,
     /// The follower answered since the leader's last quorum check.
     pub(crate) recently_active: bool,
+    /// The leader's tick count when the follower last answered (or when the leader began
+    /// tracking it): how long ago a quorum was heard from.
+    pub(crate) heard_tick: u64,
     /// The latest heartbeat round the follower answered.
     pub(crate) round_acknowledged: u64,
     /// In `Snapshot`: the last index of the snapshot being sent.
@@ -60,6 +63,7 @@ impl Progress {
             in_flight: VecDeque::new(),
             commit_sent: Index(0),
             recently_active: false,
+            heard_tick: 0,
             round_acknowledged: 0,
             pending_snapshot: Index(0),
         }

@@ -45,6 +45,11 @@ pub struct Status {
     pub vote: Option<NodeId>,
     /// The leader it knows of.
     pub leader: Option<NodeId>,
+    /// On a leader, how many ticks ago a quorum of voters (this leader counted) last
+    /// answered it; `None` unless leader. A leader cut off from its cluster (paused,
+    /// partitioned) shows a growing age until check-quorum makes it step down, so an
+    /// operator can tell a stale leader from a live one.
+    pub quorum_contact_age_ticks: Option<u64>,
     /// The highest index known committed.
     pub commit: Index,
     /// The highest index the state machine reported applied.

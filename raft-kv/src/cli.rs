@@ -94,6 +94,16 @@ struct Cli {
     /// How long a request waits for raft before it gets 504, in milliseconds.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     request_timeout_ms: u64,
+    /// The most HTTP connections open at once; a new one over it makes the oldest close
+    /// (at once if idle, after its request otherwise), and gets 503 if no room is made
+    /// within 1 s [default: the file descriptor limit less what the raft peers, the
+    /// transport and the store need, at most 16384].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_http_connections: Option<u64>,
+    /// How long an HTTP connection may stay idle, or take to send a request's head,
+    /// before it is closed, in milliseconds.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    http_idle_timeout_ms: u64,
     /// The URL clients reach this node at, which followers redirect writes to when it
     /// leads [default: http://<host>:<port>].
     #[arg(long, value_name = "URL")]
@@ -151,6 +161,11 @@ pub(crate) struct Settings {
     pub(crate) max_value_bytes: usize,
     /// The per-request time limit.
     pub(crate) request_timeout: Duration,
+    /// The most HTTP connections open at once, when given (otherwise derived from the
+    /// file descriptor limit).
+    pub(crate) http_connections_max: Option<usize>,
+    /// How long an HTTP connection may stay idle.
+    pub(crate) http_idle_timeout: Duration,
     /// The URL to advertise, when given.
     pub(crate) advertise_url: Option<String>,
     /// Mutual TLS between peers, when asked for.
@@ -299,7 +314,13 @@ fn local_settings(cli: Cli, nodes: u16) -> Result<LocalSettings, String> {
         cli.max_value_bytes.to_string().into(),
         "--request-timeout-ms".into(),
         cli.request_timeout_ms.to_string().into(),
+        "--http-idle-timeout-ms".into(),
+        cli.http_idle_timeout_ms.to_string().into(),
     ];
+    if let Some(connections_max) = cli.max_http_connections {
+        shared_flags.push("--max-http-connections".into());
+        shared_flags.push(connections_max.to_string().into());
+    }
     if let Some(tls) = tls {
         // Absolute, so that they do not depend on where a node runs from.
         for (flag, path) in [
@@ -393,6 +414,11 @@ fn settings(cli: Cli) -> Result<Settings, String> {
         // At most 8 MiB, so the conversion cannot fail.
         max_value_bytes: usize::try_from(cli.max_value_bytes).unwrap_or(usize::MAX),
         request_timeout: Duration::from_millis(cli.request_timeout_ms),
+        // At most a million, so the conversion cannot fail.
+        http_connections_max: cli
+            .max_http_connections
+            .map(|connections_max| usize::try_from(connections_max).unwrap_or(usize::MAX)),
+        http_idle_timeout: Duration::from_millis(cli.http_idle_timeout_ms),
         advertise_url,
         tls,
         stop_on_stdin_eof: cli.stop_on_stdin_eof,

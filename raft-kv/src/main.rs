@@ -14,7 +14,8 @@
 //! prints each node's URL and pid and the commands below, then waits: Enter restarts nodes
 //! that have stopped, Ctrl-C (SIGINT or SIGTERM) stops every node gracefully. The nodes
 //! also stop if the demo is killed. `--cluster-id`, `--tick-ms`, `--max-value-bytes`,
-//! `--request-timeout-ms` and the `--tls-*` flags are passed on to every node; `--local`
+//! `--request-timeout-ms`, `--max-http-connections`, `--http-idle-timeout-ms` and the
+//! `--tls-*` flags are passed on to every node; `--local`
 //! takes 1 to 9 nodes and does not go with `--id`, `--cluster`, `--join`, `--host` or
 //! `--advertise-url`.
 //!
@@ -53,7 +54,23 @@
 //! `--data-dir` (default `raft-kv-<id>`); restarted with the same flags, it recovers from
 //! there. Other flags: `--cluster-id` (default 1), `--tick-ms` (default 100: elections
 //! after 1 to 2 s), `--max-value-bytes` (default 1 MiB), `--request-timeout-ms` (default
-//! 5000). Logs go to stderr, filtered by `RUST_LOG` (default `info`).
+//! 5000), `--max-http-connections` and `--http-idle-timeout-ms` (below). Logs go to
+//! stderr, filtered by `RUST_LOG` (default `info`).
+//!
+//! # Limits
+//!
+//! At start the node raises its soft open-file limit to the hard one, and keeps a reserve
+//! of descriptors for the raft peers (two per member), the transport's pending handshakes
+//! (64) and the store. `--max-http-connections N` caps the HTTP connections open at once
+//! (default: what the reserve leaves, at most 16384; a value the limit cannot hold, or a
+//! limit that leaves nothing, stops the start with exit code 1). A connection over the
+//! cap makes the oldest one close (at once if idle, after its request otherwise) and takes
+//! its place; one that gets no place within 1 s is answered `503` with a JSON error and
+//! closed. While 32 connections wait, more are left in the kernel's accept queue.
+//! `--http-idle-timeout-ms` (default 10000) closes a connection that sends no request
+//! head for that long, idle between requests or not. Refusals are logged once per 10 s
+//! with a count. The raft port keeps at most 64 connections in their handshake (5 s at
+//! most each); a newer one closes the oldest.
 //!
 //! # Data and identity
 //!
@@ -177,9 +194,12 @@
 //!
 //! # Status and metrics
 //!
-//! `GET /status` answers JSON `{id, pid, role, term, leader, commit, applied, voters,
-//! learners}` (`pid`: the node's process id); `GET /metrics` the node's metrics in the
-//! Prometheus text format.
+//! `GET /status` answers JSON `{id, pid, role, term, leader, quorum_contact_age_ms,
+//! commit, applied, voters, learners}` (`pid`: the node's process id;
+//! `quorum_contact_age_ms`: on the leader, how long ago a quorum of voters last answered
+//! it, `null` elsewhere: a leader paused or cut off shows a value above the election
+//! timeout until it steps down); `GET /metrics` the node's metrics in the Prometheus text
+//! format.
 //!
 //! # Stopping
 //!
@@ -189,6 +209,8 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod connections;
+mod descriptors;
 mod local;
 mod machine;
 mod proposals;
@@ -206,6 +228,7 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Mode, Settings};
+use crate::connections::ConnectionSlots;
 use crate::machine::KeyValueStore;
 use crate::proposals::Proposer;
 use crate::server::Server;
@@ -253,6 +276,12 @@ async fn run(settings: Settings) -> Result<(), String> {
     // Nothing is logged before the store opens, so that an unusable data directory is
     // reported in exactly one line.
     let store = RedbLogStore::open(&settings.data_dir).map_err(|error| error.to_string())?;
+    let descriptors = descriptors::raise_limit()?;
+    let http_connections_max = descriptors::http_connections_max(
+        descriptors.current,
+        descriptors::reserved(settings.peers.len()),
+        settings.http_connections_max,
+    )?;
     let host = settings
         .host
         .trim_start_matches('[')
@@ -309,6 +338,9 @@ async fn run(settings: Settings) -> Result<(), String> {
         data_dir = %settings.data_dir.display(),
         join = settings.join,
         tls = settings.tls.is_some(),
+        file_descriptors = descriptors.current,
+        file_descriptors_raised_from = descriptors.raised_from,
+        http_connections_max,
         "raft-kv started"
     );
 
@@ -319,6 +351,9 @@ async fn run(settings: Settings) -> Result<(), String> {
         max_value_bytes: settings.max_value_bytes,
         request_timeout: settings.request_timeout,
         transfer_patience,
+        connections: ConnectionSlots::new(http_connections_max),
+        idle_timeout: settings.http_idle_timeout,
+        tick: settings.tick,
     });
     let serving = tokio::spawn(server.serve(listener));
     let stdin_closed = async {

@@ -3,7 +3,9 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,11 +17,13 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use raft_core::{NodeId, Role};
-use raft_tokio::{ClientError, RaftHandle, StopReason, Uncertainty};
+use raft_tokio::{ClientError, RaftHandle, RateLimitedLog, StopReason, Uncertainty};
 use serde_json::json;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tracing::Level;
 
 use crate::cli::parse_peer_address;
+use crate::connections::{Admission, ConnectionSlots, Place};
 use crate::machine::{
     Command, Query, SessionReply, decode_session_reply, decode_url, decode_value,
 };
@@ -31,6 +35,9 @@ const ADDRESS_BYTES_MAX: usize = 1024;
 
 /// How often a leadership transfer is checked on while a `POST /leader` waits for it.
 const TRANSFER_POLL: Duration = Duration::from_millis(20);
+
+/// How often a log line any client can trigger is written in full.
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long a new member may take to catch up as a learner before it is made a voter.
 const CATCH_UP: Duration = Duration::from_secs(5);
@@ -51,6 +58,13 @@ pub(crate) struct Server {
     /// How long a leadership transfer may take before it counts as refused (raft abandons
     /// one after an election timeout).
     pub(crate) transfer_patience: Duration,
+    /// The places of the open connections.
+    pub(crate) connections: Arc<ConnectionSlots>,
+    /// How long a connection may take to send a request's head, counted from the
+    /// connection or from the end of its previous request: idle connections close then.
+    pub(crate) idle_timeout: Duration,
+    /// One raft tick: the unit of the leader's quorum contact age.
+    pub(crate) tick: Duration,
 }
 
 /// What a request asks for.
@@ -78,32 +92,95 @@ enum Kind {
 }
 
 impl Server {
-    /// Accepts connections forever, serving each on a task of its own.
+    /// Accepts connections forever, serving each on a task of its own, within the
+    /// connection limit.
     pub(crate) async fn serve(self: Arc<Server>, listener: TcpListener) {
+        let accept_failures = RateLimitedLog::new(
+            Level::WARN,
+            "cannot accept an HTTP connection",
+            LOG_INTERVAL,
+        );
+        let mut flush = tokio::time::interval(LOG_INTERVAL);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: wait for some to be released
-                    // instead of spinning.
-                    tracing::warn!(%error, "cannot accept an HTTP connection");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+            let (mut stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: wait for some to be
+                        // released instead of spinning.
+                        accept_failures.log(error);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                // The counts of a flood's last interval are written even if it stops.
+                _ = flush.tick() => {
+                    accept_failures.flush();
+                    self.connections.flush_log();
                     continue;
                 }
             };
             let server = Arc::clone(&self);
-            tokio::spawn(async move {
-                let service = service_fn(move |request| {
-                    let server = Arc::clone(&server);
-                    async move { Ok::<_, Infallible>(server.handle(request).await) }
-                });
-                let connection = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .serve_connection(TokioIo::new(stream), service);
-                if let Err(error) = connection.await {
-                    tracing::debug!(%peer, %error, "an HTTP connection ended with an error");
+            // Waits while too many connections wait for room: the rest queue unaccepted.
+            match self.connections.admit().await {
+                Admission::Admitted(place) => {
+                    tokio::spawn(server.serve_connection(stream, peer, place));
                 }
-            });
+                Admission::Waiting(waiting) => {
+                    tokio::spawn(async move {
+                        if let Some(place) = server.connections.wait(&mut stream, waiting).await {
+                            server.serve_connection(stream, peer, place).await;
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    /// Serves one connection until it ends, or until it is asked to make room: then it
+    /// closes at once if it is between requests, or after its request.
+    async fn serve_connection(
+        self: Arc<Server>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        mut place: Place,
+    ) {
+        let requests_in_progress = Arc::new(AtomicUsize::new(0));
+        let in_progress = Arc::clone(&requests_in_progress);
+        let server = Arc::clone(&self);
+        let service = service_fn(move |request| {
+            let server = Arc::clone(&server);
+            let in_progress = Arc::clone(&in_progress);
+            async move {
+                in_progress.fetch_add(1, Ordering::SeqCst);
+                let reply = server.handle(request).await;
+                in_progress.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, Infallible>(reply)
+            }
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            // hyper starts this timer whenever it waits for a request's head, so it also
+            // closes connections idle between requests.
+            .header_read_timeout(self.idle_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let mut connection = std::pin::pin!(connection);
+        let outcome = tokio::select! {
+            outcome = connection.as_mut() => outcome,
+            heir = &mut place.close_asked => {
+                // Its place goes to the newcomer that asked, once it is closed.
+                place.heir = heir.ok();
+                if requests_in_progress.load(Ordering::SeqCst) == 0 {
+                    tracing::debug!(%peer, "an idle HTTP connection closed to make room");
+                    return;
+                }
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(error) = outcome {
+            tracing::debug!(%peer, %error, "an HTTP connection ended with an error");
         }
     }
 
@@ -174,6 +251,16 @@ impl Server {
                     "role": status.role.to_string(),
                     "term": status.term.0,
                     "leader": status.leader.map(|leader| leader.0),
+                    // How long ago a quorum last answered this leader (null unless
+                    // leader): a leader that was paused or cut off shows a large value
+                    // until it hears of the new term. Ticks times the tick length: the
+                    // driver catches up on ticks a stalled process missed, so the core's
+                    // tick count keeps up with real time.
+                    "quorum_contact_age_ms": status.quorum_contact_age_ticks.map(|ticks| {
+                        u64::try_from(self.tick.as_millis())
+                            .unwrap_or(u64::MAX)
+                            .saturating_mul(ticks)
+                    }),
                     "commit": status.commit.0,
                     "applied": status.applied.0,
                     "voters": ids(&status.membership.voters),

@@ -17,11 +17,14 @@
 //!   own (or on the driver's task, for a state machine that never blocks).
 //! - [`start`] and [`RaftHandle`]: start a node and talk to it (propose, linearizable
 //!   reads, membership changes, leader transfer, status, role changes, shutdown).
+//! - [`RateLimitedLog`]: a log line a peer or client can trigger per connection, written
+//!   at most once per interval with a count of the rest.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod driver;
 mod handle;
+mod log_limit;
 mod machine;
 pub mod metrics;
 mod options;
@@ -31,5 +34,6 @@ pub mod transport;
 pub use handle::{
     ClientError, RaftHandle, Refusal, RoleInfo, StartError, StopReason, Uncertainty, start,
 };
+pub use log_limit::{Decision, RateLimitedLog, Summary};
 pub use machine::StateMachine;
 pub use options::NodeOptions;

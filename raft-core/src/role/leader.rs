@@ -108,9 +108,12 @@ impl LeaderState {
         let next = shared.log.last_index();
         for member in members {
             if member != me {
-                self.progress
-                    .entry(member)
-                    .or_insert_with(|| Progress::new(next));
+                // A member added now has not been silent for longer than it has existed.
+                self.progress.entry(member).or_insert_with(|| {
+                    let mut progress = Progress::new(next);
+                    progress.heard_tick = self.ticks;
+                    progress
+                });
             }
         }
     }
@@ -255,6 +258,7 @@ impl LeaderState {
             return;
         };
         progress.recently_active = true;
+        progress.heard_tick = self.ticks;
         match response {
             AppendResponse::Accepted { matched } => {
                 if matched > shared.log.last_index() {
@@ -328,6 +332,7 @@ impl LeaderState {
             return;
         };
         progress.recently_active = true;
+        progress.heard_tick = self.ticks;
         progress.heartbeat_answered();
         progress.round_acknowledged = progress.round_acknowledged.max(round);
         catch_up(progress, shared, from);
@@ -399,6 +404,24 @@ impl LeaderState {
             progress.recently_active = false;
         }
         result == VoteResult::Won
+    }
+
+    /// How many ticks ago a quorum of voters last answered: the age of the answer that
+    /// completes a quorum, counting this leader as always heard. The election that made
+    /// this node leader counts as an answer from a quorum at tick 0.
+    pub(crate) fn quorum_contact_age_ticks(&self, shared: &Shared) -> u64 {
+        let me = shared.id();
+        // Ticks compared like log indexes: the latest tick by which a quorum was heard.
+        let heard = shared.membership.committed_index(|node| {
+            if node == me {
+                Index(u64::MAX)
+            } else {
+                self.progress
+                    .get(&node)
+                    .map_or(Index(0), |progress| Index(progress.heard_tick))
+            }
+        });
+        self.ticks.saturating_sub(heard.0)
     }
 
     /// Starts handing leadership to `target`: bring it up to date, then tell it to

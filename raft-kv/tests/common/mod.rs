@@ -428,6 +428,8 @@ pub struct Node {
     pub join: bool,
     /// Flags for every start.
     pub extra: Vec<String>,
+    /// The open file limit (soft and hard) it starts under, when set.
+    pub descriptor_limit: Option<u64>,
     /// The running process.
     pub child: Option<Child>,
     /// Listeners holding its ports until it first starts.
@@ -462,7 +464,19 @@ impl Node {
             .append(true)
             .open(&self.log)
             .expect("the log file opens");
-        let mut command = Command::new(BINARY);
+        let mut command = match self.descriptor_limit {
+            // The shell sets the limit and replaces itself with the node, which keeps the
+            // shell's process id.
+            Some(limit) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(BINARY);
+                shell
+            }
+            None => Command::new(BINARY),
+        };
         command
             .arg("--id")
             .arg(self.id.to_string())
@@ -520,6 +534,26 @@ impl Node {
                 self.id
             )
         })
+    }
+
+    /// Sends the process `signal` (`STOP`, `CONT`...).
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the node runs");
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
+    /// How many lines of its log contain `text`.
+    pub fn log_lines_with(&self, text: &str) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(text))
+            .count()
     }
 
     /// Whether the process still runs.
@@ -585,6 +619,7 @@ impl Cluster {
                     cluster: cluster.clone(),
                     join: false,
                     extra: extra.iter().map(|flag| flag.to_string()).collect(),
+                    descriptor_limit: None,
                     child: None,
                     reserved: vec![raft_listener, http_listener],
                 }
@@ -617,6 +652,7 @@ impl Cluster {
             cluster: cluster_flag(&raft_ports),
             join: true,
             extra,
+            descriptor_limit: None,
             child: None,
             reserved,
         });

@@ -66,6 +66,10 @@ pub enum Network {
     InProcess(InProcessNetwork),
 }
 
+/// The default of [`TransportConfig::handshakes_pending_max`]: room for every peer of a
+/// large cluster reconnecting at once, a few MiB of read buffers at most.
+pub const HANDSHAKES_PENDING_DEFAULT: usize = 64;
+
 /// Where each node listens, as the replicated address book says.
 pub type AddressBook = BTreeMap<NodeId, String>;
 
@@ -128,6 +132,11 @@ pub struct TransportConfig {
     pub reconnect_delay_max: Duration,
     /// The largest snapshot accepted from a peer; a transfer announcing more is refused.
     pub snapshot_bytes_max: u64,
+    /// The most accepted connections still in their handshake (TLS and ours) at once.
+    /// A new connection over the limit closes the oldest of them, so that connections
+    /// which never complete a handshake hold neither memory nor file descriptors beyond
+    /// this, and cannot keep a real peer (which completes its handshake at once) out.
+    pub handshakes_pending_max: usize,
     /// Mutual TLS between peers, or `None` for plain TCP. Needs the crate's `tls` feature:
     /// without it, [`Transport::start`] refuses a configuration with TLS files rather than
     /// run unsecured.
@@ -174,7 +183,7 @@ pub struct TlsFiles {
 
 impl TransportConfig {
     /// Defaults: 16 MiB frames, 4096 queued messages per peer, reconnection after 50 ms
-    /// doubling up to 2 s, snapshots up to 1 GiB, plain TCP.
+    /// doubling up to 2 s, snapshots up to 1 GiB, 64 handshakes pending, plain TCP.
     pub fn new(cluster_id: u64, id: NodeId, listen: SocketAddr) -> TransportConfig {
         TransportConfig {
             cluster_id,
@@ -185,6 +194,7 @@ impl TransportConfig {
             reconnect_delay_min: Duration::from_millis(50),
             reconnect_delay_max: Duration::from_secs(2),
             snapshot_bytes_max: 1024 * 1024 * 1024,
+            handshakes_pending_max: HANDSHAKES_PENDING_DEFAULT,
             tls: None,
         }
     }

@@ -1,15 +1,20 @@
 //! The accepting side: peers' connections, their handshakes, and the frames they carry.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use raft_core::{Message, MessageBody, NodeId};
 use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tracing::Level;
+
+use crate::log_limit::RateLimitedLog;
 
 use crate::transport::codec::{
     CodecError, Frame, FrameReader, Hello, PROTOCOL_VERSION, SnapshotChunk,
@@ -25,6 +30,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The pause after a failed `accept` (say, out of file descriptors), so that the loop does
 /// not spin while the condition lasts.
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// How often a log line that any connection can trigger is written in full; the rest are
+/// counted and summed up once per interval.
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The read buffer of each accepted connection.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -43,10 +52,47 @@ pub(super) struct Listener {
     pub(super) counters: SharedCounters,
 }
 
+/// The accepting side while it runs: the listener, the connections still in their
+/// handshake, and the log lines any connection can trigger.
+struct Accepting {
+    listener: Listener,
+    pending: Mutex<PendingHandshakes>,
+    /// Connections refused for what they sent (or did not send in time).
+    refusals: RateLimitedLog,
+    /// Connections that failed (reset, say): a peer can trigger these at will too.
+    failures: RateLimitedLog,
+    /// `accept` itself failing (out of file descriptors, say).
+    accept_failures: RateLimitedLog,
+}
+
+/// Connections accepted and not yet through their handshake, oldest first, each with the
+/// means to close it.
+#[derive(Default)]
+struct PendingHandshakes {
+    next_ticket: u64,
+    evictions: BTreeMap<u64, oneshot::Sender<()>>,
+}
+
+/// A connection's place among the pending handshakes; dropping it (handshake done, or the
+/// connection gone) gives the place up.
+struct PendingTicket {
+    accepting: Arc<Accepting>,
+    ticket: u64,
+}
+
+impl Drop for PendingTicket {
+    fn drop(&mut self) {
+        self.accepting.pending().evictions.remove(&self.ticket);
+    }
+}
+
 /// Why a connection ended.
 enum Ending {
     /// The peer closed it between frames.
     Closed,
+    /// Closed while in its handshake to make room for a newer connection: too many were
+    /// pending.
+    Evicted,
     /// It broke a rule: a bad handshake or frame. The connection is dropped and counted.
     Refused(String),
     /// Reading failed (reset, for instance).
@@ -91,53 +137,152 @@ impl Listener {
     /// Accepts connections until the task is aborted; aborting it drops the task set, which
     /// aborts every connection's task.
     pub(super) async fn run(self, tcp_listener: TcpListener) {
-        let listener = Arc::new(self);
+        let node = self.config.id;
+        let accepting = Arc::new(Accepting {
+            listener: self,
+            pending: Mutex::new(PendingHandshakes::default()),
+            refusals: RateLimitedLog::new(
+                Level::WARN,
+                format!("node {node}: peer connection refused"),
+                LOG_INTERVAL,
+            ),
+            failures: RateLimitedLog::new(
+                Level::INFO,
+                format!("node {node}: peer connection failed"),
+                LOG_INTERVAL,
+            ),
+            accept_failures: RateLimitedLog::new(
+                Level::WARN,
+                format!("node {node}: accepting a peer connection failed"),
+                LOG_INTERVAL,
+            ),
+        });
         let mut connections = JoinSet::new();
+        let mut flush = tokio::time::interval(LOG_INTERVAL);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 accepted = tcp_listener.accept() => match accepted {
                     Ok((stream, address)) => {
-                        connections.spawn(Arc::clone(&listener).serve(stream, address));
+                        let (ticket, evicted) = accepting.admit();
+                        let ticket = PendingTicket {
+                            accepting: Arc::clone(&accepting),
+                            ticket,
+                        };
+                        connections.spawn(
+                            Arc::clone(&accepting).serve(stream, address, ticket, evicted),
+                        );
                     }
                     Err(error) => {
-                        tracing::warn!(node = %listener.config.id, "accept failed: {error}");
+                        accepting.accept_failures.log(error);
                         tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
                     }
                 },
                 // Reaps finished connections so that the set does not grow.
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                // The counts of a flood's last interval are written even if it stops.
+                _ = flush.tick() => {
+                    accepting.refusals.flush();
+                    accepting.failures.flush();
+                    accepting.accept_failures.flush();
+                }
             }
         }
     }
+}
 
-    async fn serve(self: Arc<Self>, stream: TcpStream, address: SocketAddr) {
-        let node = self.config.id;
-        match self.receive(stream).await {
+impl Accepting {
+    /// Registers a new connection among the pending handshakes: its ticket, and what tells
+    /// it that it was evicted. Over the limit, the oldest pending connection is evicted.
+    fn admit(&self) -> (u64, oneshot::Receiver<()>) {
+        let (evict, evicted) = oneshot::channel();
+        let mut pending = self.pending();
+        let ticket = pending.next_ticket;
+        pending.next_ticket += 1;
+        pending.evictions.insert(ticket, evict);
+        let limit = self.listener.config.handshakes_pending_max.max(1);
+        while pending.evictions.len() > limit {
+            // Dropping the sender is the signal: the connection's task closes it.
+            pending.evictions.pop_first();
+        }
+        (ticket, evicted)
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, PendingHandshakes> {
+        // One map operation per update: consistent even if a holder panicked.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn serve(
+        self: Arc<Self>,
+        stream: TcpStream,
+        address: SocketAddr,
+        ticket: PendingTicket,
+        evicted: oneshot::Receiver<()>,
+    ) {
+        let node = self.listener.config.id;
+        match self.receive(stream, ticket, evicted).await {
             Ending::Closed => {
                 tracing::debug!(node = %node, peer = %address, "peer closed its connection");
             }
+            Ending::Evicted => {
+                TransportCounters::bump(&self.listener.counters.rejected_connections);
+                self.refusals.log(format_args!(
+                    "{address}: still in its handshake when {} newer connections were \
+                     waiting for theirs",
+                    self.listener.config.handshakes_pending_max
+                ));
+            }
             Ending::Refused(reason) => {
-                TransportCounters::bump(&self.counters.rejected_connections);
-                tracing::warn!(node = %node, peer = %address, "connection refused: {reason}");
+                TransportCounters::bump(&self.listener.counters.rejected_connections);
+                self.refusals.log(format_args!("{address}: {reason}"));
             }
             Ending::Failed(error) => {
-                tracing::info!(node = %node, peer = %address, "connection failed: {error}");
+                self.failures.log(format_args!("{address}: {error}"));
             }
             Ending::DriverGone => {}
         }
     }
 
-    /// Secures the connection, reads the handshake, then frames until the connection ends.
-    async fn receive(&self, stream: TcpStream) -> Ending {
+    /// Completes the handshake (unless the connection is evicted first), then relays
+    /// frames until the connection ends.
+    async fn receive(
+        &self,
+        stream: TcpStream,
+        ticket: PendingTicket,
+        evicted: oneshot::Receiver<()>,
+    ) -> Ending {
+        let handshake = tokio::select! {
+            handshake = self.listener.handshake(stream) => handshake,
+            _ = evicted => return Ending::Evicted,
+        };
+        // Through the handshake: no longer pending, and no longer evictable.
+        drop(ticket);
+        match handshake {
+            Ok((reader, hello)) => self.listener.relay(reader, &hello).await,
+            Err(ending) => ending,
+        }
+    }
+}
+
+/// A connection's frames, once secured.
+type Frames = FrameReader<BufReader<crate::transport::security::SecuredStream>>;
+
+impl Listener {
+    /// Secures the connection and reads and checks the handshake, within the handshake
+    /// timeout.
+    async fn handshake(&self, stream: TcpStream) -> Result<(Frames, Hello), Ending> {
         // One deadline for the TLS handshake and ours together, so that a peer cannot
         // hold a connection open longer by spreading its handshakes.
         let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
         let (stream, proof) =
             match tokio::time::timeout_at(deadline, self.security.accept(stream)).await {
                 Err(_) => {
-                    return Ending::Refused(format!("no handshake within {HANDSHAKE_TIMEOUT:?}"));
+                    return Err(Ending::Refused(format!(
+                        "no handshake within {HANDSHAKE_TIMEOUT:?}"
+                    )));
                 }
-                Ok(Err(error)) => return Ending::from_securing(error),
+                Ok(Err(error)) => return Err(Ending::from_securing(error)),
                 Ok(Ok(secured)) => secured,
             };
         // Buffered: small frames then cost no system call each.
@@ -145,25 +290,33 @@ impl Listener {
         let mut reader = FrameReader::new(stream, self.config.frame_bytes_max);
         let hello = match tokio::time::timeout_at(deadline, reader.next_frame()).await {
             Err(_) => {
-                return Ending::Refused(format!("no handshake within {HANDSHAKE_TIMEOUT:?}"));
+                return Err(Ending::Refused(format!(
+                    "no handshake within {HANDSHAKE_TIMEOUT:?}"
+                )));
             }
-            Ok(Err(error)) => return Ending::from(error),
+            Ok(Err(error)) => return Err(Ending::from(error)),
             // A probe (or a health check) connecting and leaving: not a violation.
-            Ok(Ok(None)) => return Ending::Closed,
+            Ok(Ok(None)) => return Err(Ending::Closed),
             Ok(Ok(Some(Frame::Hello(hello)))) => hello,
             Ok(Ok(Some(_))) => {
-                return Ending::Refused("the first frame is not a handshake".to_string());
+                return Err(Ending::Refused(
+                    "the first frame is not a handshake".to_string(),
+                ));
             }
         };
-        if let Err(reason) = self.check_hello(&hello) {
-            return Ending::Refused(reason);
-        }
+        self.check_hello(&hello).map_err(Ending::Refused)?;
         // With TLS, the node id the handshake claims must be the one its certificate
         // names: any certificate of the cluster's CA would otherwise speak for any node.
-        if let Err(reason) = proof.allows(self.config.cluster_id, hello.from) {
-            return Ending::Refused(reason);
-        }
+        proof
+            .allows(self.config.cluster_id, hello.from)
+            .map_err(Ending::Refused)?;
         tracing::debug!(node = %self.config.id, peer = %hello.from, "peer connected");
+        Ok((reader, hello))
+    }
+
+    /// Hands the frames of a connection through its handshake to the driver until it
+    /// ends.
+    async fn relay(&self, mut reader: Frames, hello: &Hello) -> Ending {
         let mut snapshot = None;
         loop {
             let frame = match reader.next_frame().await {
