@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The version of this wire format, checked by the handshake. Any change to [`Frame`] or
-/// the types it carries needs a new version.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// the types it carries needs a new version. Version 2: a pre-vote says whether it asks
+/// to confirm a leadership transfer, and a leader can tell a node it was removed.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The bytes of the length prefix before each payload.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
