@@ -77,9 +77,10 @@
 //! The store in `--data-dir` records the cluster id, the node id and whether the node
 //! founded the cluster or joined it (`--join`) at the first start; later starts with
 //! another id or cluster id are refused (exit code 1), as is a store file that is empty or
-//! lacks the store's header. A founding node that starts with no data votes only in a new
-//! cluster's first election, so that a node which lost its disk cannot help elect a leader
-//! missing writes it had acknowledged. To bring such a node back: `DELETE /ID`, `POST /ID`
+//! lacks the store's header. A founding node that starts with no data, and finds that its
+//! cluster has written entries already, votes only once a leader has sent it some, so
+//! that a node which lost its disk cannot help elect a leader missing writes it had
+//! acknowledged. To bring such a node back: `DELETE /ID`, `POST /ID`
 //! with its address, then start it with `--join` on an empty directory.
 //!
 //! # Keys
