@@ -433,7 +433,17 @@ struct StopSignal {
     terminate: tokio::signal::unix::Signal,
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
+    /// SIGXFSZ, caught (and otherwise ignored) for as long as the node runs: a write past
+    /// the file size limit then fails with an error, which stops the node as a storage
+    /// failure (its pending writes answered as of unknown outcome), instead of the signal
+    /// killing the process, which would answer nothing.
+    #[cfg(unix)]
+    _file_size_exceeded: tokio::signal::unix::Signal,
 }
+
+/// SIGXFSZ: the same number on Linux, the BSDs and macOS.
+#[cfg(unix)]
+const SIGXFSZ: i32 = 25;
 
 impl StopSignal {
     fn install() -> std::io::Result<StopSignal> {
@@ -443,6 +453,7 @@ impl StopSignal {
             Ok(StopSignal {
                 terminate: signal(SignalKind::terminate())?,
                 interrupt: signal(SignalKind::interrupt())?,
+                _file_size_exceeded: signal(SignalKind::from_raw(SIGXFSZ))?,
             })
         }
         #[cfg(not(unix))]

@@ -159,3 +159,61 @@ fn a_session_answers_retries_stale_writes_and_unknown_sessions() {
     .expect("answered");
     assert_eq!(lone.status, 400, "{}", lone.text());
 }
+
+// A leader whose disk fills up stops, and answers the writes it had proposed 504 with an
+// unknown outcome (they may commit under the next leader: a 503 would have been a lie);
+// the session client retries them elsewhere and each append is applied exactly once. The
+// full disk is a file size limit just above the store's size, under which the node's
+// writes fail (EFBIG) instead of the signal killing the process.
+#[test]
+fn appends_in_a_session_apply_exactly_once_when_the_leaders_disk_fills_up() {
+    let mut cluster = Cluster::new(3, &["--request-timeout-ms", "1000"]);
+    cluster.start_all();
+    let client = open_session(&mut cluster);
+    // The leader restarts with little room left, and leadership is handed back to it.
+    let full = cluster.leader();
+    cluster.nodes[full].kill();
+    let store = cluster.nodes[full].data_dir.join("raft.redb");
+    let size = std::fs::metadata(&store).expect("the store").len();
+    cluster.nodes[full].file_size_limit_blocks = Some(size / 512 + 24);
+    cluster.nodes[full].start();
+    let id = cluster.nodes[full].id.to_string();
+    let leader = cluster.leader();
+    if leader != full {
+        cluster.write(leader, "POST", "/leader", id.as_bytes());
+    }
+    assert_eq!(cluster.leader(), full);
+
+    let port = cluster.nodes[full].http_port;
+    let mut unknown = 0;
+    let mut sequence = 0;
+    let mut value = String::new();
+    // Appends through the leader until its disk fills and it stops.
+    while cluster.nodes[full].running() {
+        sequence += 1;
+        let body = format!("{sequence},");
+        value.push_str(&body);
+        let mut next_port = 0;
+        let mut target = port;
+        loop {
+            match append_once(target, "disk", &body, Some((client, sequence))) {
+                Ok((204, _)) => break,
+                Ok((504, text)) => {
+                    assert!(text.contains("\"unknown\""), "{text}");
+                    unknown += 1;
+                }
+                Ok((503, _)) | Err(_) => {}
+                Ok((status, text)) => panic!("append {sequence}: unexpected {status}: {text}"),
+            }
+            next_port += 1;
+            target = cluster.nodes[next_port % 3].http_port;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(sequence < 2_000, "the disk never filled up");
+    }
+    assert!(unknown > 0, "no write was answered with an unknown outcome");
+    let survivor = (0..3)
+        .find(|position| *position != full)
+        .expect("a survivor");
+    cluster.expect_value(survivor, "/disk", &value);
+}

@@ -124,8 +124,8 @@ pub enum StopReason {
     /// It was shut down.
     #[error("the node is shutting down")]
     ShutDown,
-    /// Its storage failed.
-    #[error("storage failed: {0}")]
+    /// Its storage failed; the reason says how.
+    #[error("{0}")]
     StorageFailed(String),
 }
 

@@ -430,6 +430,9 @@ pub struct Node {
     pub extra: Vec<String>,
     /// The open file limit (soft and hard) it starts under, when set.
     pub descriptor_limit: Option<u64>,
+    /// The file size limit it starts under, in the shell's `ulimit -f` blocks (512 bytes
+    /// for a POSIX shell), if any: how a full disk is reproduced.
+    pub file_size_limit_blocks: Option<u64>,
     /// The running process.
     pub child: Option<Child>,
     /// Listeners holding its ports until it first starts.
@@ -464,18 +467,24 @@ impl Node {
             .append(true)
             .open(&self.log)
             .expect("the log file opens");
-        let mut command = match self.descriptor_limit {
-            // The shell sets the limit and replaces itself with the node, which keeps the
+        let mut limits = Vec::new();
+        if let Some(limit) = self.descriptor_limit {
+            limits.push(format!("ulimit -n {limit}"));
+        }
+        if let Some(blocks) = self.file_size_limit_blocks {
+            limits.push(format!("ulimit -f {blocks}"));
+        }
+        let mut command = if limits.is_empty() {
+            Command::new(BINARY)
+        } else {
+            // The shell sets the limits and replaces itself with the node, which keeps the
             // shell's process id.
-            Some(limit) => {
-                let mut shell = Command::new("sh");
-                shell
-                    .arg("-c")
-                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
-                    .arg(BINARY);
-                shell
-            }
-            None => Command::new(BINARY),
+            let mut shell = Command::new("sh");
+            shell
+                .arg("-c")
+                .arg(format!("{} && exec \"$0\" \"$@\"", limits.join(" && ")))
+                .arg(BINARY);
+            shell
         };
         command
             .arg("--id")
@@ -620,6 +629,7 @@ impl Cluster {
                     join: false,
                     extra: extra.iter().map(|flag| flag.to_string()).collect(),
                     descriptor_limit: None,
+                    file_size_limit_blocks: None,
                     child: None,
                     reserved: vec![raft_listener, http_listener],
                 }
@@ -653,6 +663,7 @@ impl Cluster {
             join: true,
             extra,
             descriptor_limit: None,
+            file_size_limit_blocks: None,
             child: None,
             reserved,
         });
