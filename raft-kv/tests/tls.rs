@@ -139,11 +139,17 @@ fn a_missing_certificate_file_is_one_line_naming_it() {
         .stdin(Stdio::null())
         .output()
         .expect("raft-kv runs");
+    let line = only_error_line(&output);
+    assert!(line.contains(missing), "{line}");
+}
+
+/// The one line a node that refused to start printed (it must have exited with code 1).
+fn only_error_line(output: &std::process::Output) -> String {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().filter(|line| !line.is_empty()).collect();
     assert_eq!(lines.len(), 1, "{stderr:?}");
-    assert!(lines[0].contains(missing), "{stderr:?}");
+    lines[0].to_string()
 }
 
 // A node started with the certificate of another node stops at start: exit code 1, one
@@ -168,16 +174,10 @@ fn a_node_with_the_certificate_of_another_node_does_not_start() {
         .stdin(Stdio::null())
         .output()
         .expect("raft-kv runs");
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let lines: Vec<&str> = stderr.lines().filter(|line| !line.is_empty()).collect();
-    assert_eq!(lines.len(), 1, "{stderr:?}");
+    let line = only_error_line(&output);
+    assert!(line.contains(&certificate_file("node-2.pem")), "{line}");
     assert!(
-        lines[0].contains(&certificate_file("node-2.pem")),
-        "{stderr:?}"
-    );
-    assert!(
-        lines[0].contains("this is node 1 of cluster 7, but the certificate names node 2"),
-        "{stderr:?}"
+        line.contains("this is node 1 of cluster 7, but the certificate names node 2"),
+        "{line}"
     );
 }

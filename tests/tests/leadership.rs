@@ -5,7 +5,7 @@ mod common;
 
 use common::n;
 use raft_core::{
-    DropReason, Event, MessageBody, ProposeError, Role, TransferError, TransferStatus,
+    DropReason, Event, MessageBody, ProposeError, Role, Term, TransferError, TransferStatus,
 };
 use raft_tests::Cluster;
 
@@ -169,11 +169,7 @@ fn transfer_to_an_unreachable_node_aborts() {
     assert_eq!(cluster.node(n(1)).transfer_target(), Some(n(3)));
     rounds(&mut cluster, 12);
     assert_eq!(cluster.node(n(1)).transfer_target(), None, "abandoned");
-    assert_eq!(cluster.node(n(1)).role(), Role::Leader);
-    assert_eq!(cluster.node(n(1)).term(), term);
-    cluster
-        .propose(n(1), b"again")
-        .expect("proposals are accepted again");
+    assert_still_leading(&mut cluster, term);
 }
 
 // Retrying a transfer keeps its first deadline: a client that asks again every few ticks
@@ -214,11 +210,7 @@ fn retried_transfer_keeps_its_first_deadline() {
         .filter(|(_, event)| matches!(event, Event::TransferAborted { .. }))
         .collect();
     assert_eq!(aborted, [(n(1), Event::TransferAborted { target: n(3) })]);
-    assert_eq!(cluster.node(n(1)).role(), Role::Leader);
-    assert_eq!(cluster.node(n(1)).term(), term);
-    cluster
-        .propose(n(1), b"again")
-        .expect("proposals are accepted again");
+    assert_still_leading(&mut cluster, term);
 }
 
 // While a transfer runs, a transfer to another target is refused (the first target may
@@ -349,4 +341,13 @@ fn restarted_target_obeys_timeout_now() {
     cluster.transfer_leader(n(1), n(2)).expect("n2 is a voter");
     cluster.deliver_all();
     assert_eq!(cluster.node(n(2)).role(), Role::Leader);
+}
+
+/// n1 still leads in `term`, its transfer given up, and takes proposals again.
+fn assert_still_leading(cluster: &mut Cluster, term: Term) {
+    assert_eq!(cluster.node(n(1)).role(), Role::Leader);
+    assert_eq!(cluster.node(n(1)).term(), term);
+    cluster
+        .propose(n(1), b"again")
+        .expect("proposals are accepted again");
 }
